@@ -1,0 +1,112 @@
+"""Refuse bad input before any work starts, with one line naming the key and what is accepted."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+GROUPS = ("model", "preset", "platform", "logger", "trainer", "experiment")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]*$")
+
+
+class ConfigError(ValueError):
+    """A config value Atheria cannot run with; its message is one line for the user."""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def positive_int(v: Any) -> bool:
+    return _is_int(v) and v > 0
+
+
+def non_negative_int(v: Any) -> bool:
+    return _is_int(v) and v >= 0
+
+
+def positive_number(v: Any) -> bool:
+    return _is_number(v) and v > 0
+
+
+def fraction(v: Any) -> bool:
+    return _is_number(v) and 0 < v <= 1
+
+
+def optional_positive_number(v: Any) -> bool:
+    return v is None or positive_number(v)
+
+
+def _require(cfg: DictConfig, key: str, ok: Callable[[Any], bool], accepted: str) -> Any:
+    value = OmegaConf.select(cfg, key, throw_on_missing=False)
+    if not ok(value):
+        raise ConfigError(f"{key}={value!r} is invalid; accepted: {accepted}")
+    return value
+
+
+def check_group_choices(overrides: Sequence[str], conf_dir: Path, groups: Sequence[str] = GROUPS) -> None:
+    """Refuse `group=option` overrides naming no file in conf/group/, before Hydra composes anything."""
+    for item in overrides:
+        key, sep, value = item.lstrip("+~").partition("=")
+        if not sep or key not in groups or "(" in value or value in ("", "null"):
+            continue
+        accepted = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
+        for option in value.split(","):
+            if option not in accepted:
+                raise ConfigError(f"{key}={option!r} is not a {key} option; accepted: {', '.join(accepted)}")
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+        raise ConfigError(f"name={name!r} is invalid; accepted: letters, digits and _ . = , + - "
+                          "(no '/', no '..'), starting with a letter or digit")
+
+
+def _check_qca(cfg: DictConfig) -> None:
+    from atheria.models import ARCHITECTURES, LAWS
+    from atheria.qca import NORMALIZATIONS
+
+    arch = _require(cfg, "model.arch", lambda v: v in ARCHITECTURES, ", ".join(ARCHITECTURES))
+    _require(cfg, "model.d_state", positive_int, "a positive integer (typically 4, 8, 16 or 32)")
+    _require(cfg, "model.hidden_channels", positive_int, "a positive integer (typically 16 to 128)")
+    multiple = LAWS[arch].grid_multiple
+    _require(cfg, "qca.grid_size", lambda v: positive_int(v) and v % multiple == 0,
+             f"a positive multiple of {multiple} for model={arch}")
+    steps = _require(cfg, "qca.steps", positive_int, "a positive integer")
+    _require(cfg, "qca.batch_size", positive_int, "a positive integer")
+    _require(cfg, "qca.gamma", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
+    _require(cfg, "qca.normalize", lambda v: v in NORMALIZATIONS, ", ".join(NORMALIZATIONS))
+    _require(cfg, "qca.bptt_window", lambda v: non_negative_int(v) and v <= steps,
+             f"an integer from 0 (full backpropagation) to qca.steps={steps}")
+    _require(cfg, "qca.noise", lambda v: isinstance(v, bool), "true or false")
+    for term in ("survival", "symmetry", "complexity"):
+        _require(cfg, f"qca.weights.{term}", lambda v: _is_number(v) and v >= 0, "a number >= 0")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every key a run depends on; raises ConfigError with a one-line message on the first bad one."""
+    _require(cfg, "model.family", lambda v: v in ("qca",), "qca")
+    _check_qca(cfg)
+    _require(cfg, "optim.lr", positive_number, "a positive number (default 1e-4)")
+    _require(cfg, "optim.weight_decay", lambda v: _is_number(v) and v >= 0, "a number >= 0")
+    _require(cfg, "optim.grad_clip", optional_positive_number, "a positive number or null")
+    _require(cfg, "run.total_episodes", positive_int, "a positive integer")
+    _require(cfg, "run.save_every", positive_int, "a positive integer")
+    _require(cfg, "run.sync_every", non_negative_int, "an integer >= 0 (0 = mirror only at the end)")
+    _require(cfg, "run.max_hours", optional_positive_number, "a positive number of hours or null (unlimited)")
+    _require(cfg, "run.stop_at", fraction, "a fraction in (0, 1]")
+    _require(cfg, "run.keep_best", positive_int, "a positive integer")
+    _require(cfg, "run.smoothing", fraction, "a fraction in (0, 1]")
+    _require(cfg, "seed", _is_int, "an integer")
+    _require(cfg, "storage.local", lambda v: isinstance(v, str) and v != "", "a directory path")
+    _require(cfg, "storage.remote", lambda v: v is None or (isinstance(v, str) and v != ""),
+             "null, a directory path, gs://bucket/prefix or any fsspec URL")
+    _require(cfg, "ckpt_path", lambda v: v is None or (isinstance(v, str) and v != ""),
+             "last, null, a checkpoint path or URL")
+    _check_name(cfg.get("name"))

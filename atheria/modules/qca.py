@@ -1,0 +1,45 @@
+"""The QCA LightningModule: one training step is one episode of one M-law."""
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from atheria.models import build_law
+from atheria.qca import LossWeights, Physics, episode_losses, rollout
+
+LOGGED = ("survival", "symmetry", "complexity", "survival_rate", "energy_ratio")
+
+
+class QCAModule(pl.LightningModule):
+    """Trains a law (UNET, SNN_UNET, MLP, DEEP_QCA) by backpropagating an episode's loss through its steps."""
+
+    def __init__(self, arch: str, d_state: int, hidden_channels: int, physics: dict[str, Any],
+                 weights: dict[str, float], survival_target: float = 0.8, alive_threshold: float = 0.1,
+                 lr: float = 1e-4, weight_decay: float = 1e-5, smoothing: float = 0.1, seed: int = 42) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.law = build_law(arch, d_state, hidden_channels)
+        self.physics = Physics(**physics)
+        self.weights = LossWeights(**weights)
+        # Exponential moving average of the loss, saved in checkpoints so a resume continues it exactly.
+        self.register_buffer("loss_smooth", torch.tensor(float("nan")))
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        episode = int(batch["episode"])
+        hp = self.hparams
+        psif = rollout(self.law, batch["psi0"], self.physics, hp.seed, episode)
+        out = episode_losses(batch["psi0"], psif, self.weights, hp.survival_target, hp.alive_threshold)
+        loss = out["loss"].detach()
+        first = torch.isnan(self.loss_smooth)
+        self.loss_smooth.copy_(torch.where(first, loss, self.loss_smooth + hp.smoothing * (loss - self.loss_smooth)))
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/loss_smooth", self.loss_smooth, prog_bar=True)
+        self.log_dict({f"train/{k}": out[k].detach() for k in LOGGED})
+        self.log("episode", float(episode + 1))
+        return out["loss"]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.law.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

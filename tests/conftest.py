@@ -1,0 +1,78 @@
+"""Shared pytest fixtures."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from typing import Iterator
+
+import fsspec.config
+import pytest
+
+GCS_BUCKET = "atheria-test"
+# What gcsfs needs to talk to the emulator, also inherited by subprocesses: the endpoint; anonymous access
+# (no credential probing of the metadata server); and plain GCSFileSystem, since the default "extended"
+# one asks the gRPC storage-control API for the bucket type on every call (the emulator has none).
+GCS_ENV = {"NO_GCE_CHECK": "true", "FSSPEC_GS_TOKEN": "anon", "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
+
+
+def _free_port() -> int:
+    """A loopback TCP port that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Block until the server accepts connections; fail if it exits or never listens."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gcp-storage-emulator exited with code {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"gcp-storage-emulator did not listen on port {port} within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def gcs_root() -> Iterator[str]:
+    """A 'gs://bucket/prefix' URL served by a real in-memory gcp-storage-emulator on loopback."""
+    exe = shutil.which("gcp-storage-emulator")
+    if exe is None:
+        pytest.skip("gcp-storage-emulator is not installed (pip install gcp-storage-emulator)")
+    port = _free_port()
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen([exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory",
+                             "--default-bucket", GCS_BUCKET, "-q"], stdout=log, stderr=subprocess.STDOUT)
+    env = {**GCS_ENV, "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"}
+    saved = {key: os.environ.get(key) for key in env}
+    saved_token = fsspec.config.conf.get("gs", {}).get("token")
+    try:
+        _wait_for_port(port, proc)
+        os.environ.update(env)
+        fsspec.config.conf.setdefault("gs", {})["token"] = "anon"  # fsspec read FSSPEC_GS_TOKEN at import
+        import gcsfs.core  # in case gcsfs was imported (extended class chosen) before the env was set
+        fsspec.register_implementation("gs", gcsfs.core.GCSFileSystem, clobber=True)
+        yield f"gs://{GCS_BUCKET}/runs"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if saved_token is None:
+            fsspec.config.conf.get("gs", {}).pop("token", None)
+        else:
+            fsspec.config.conf["gs"]["token"] = saved_token

@@ -1,0 +1,100 @@
+"""finder: newest valid checkpoint by step, safe loading, and fallback past damaged files."""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+
+from atheria.storage import faults
+from atheria.storage.finder import CorruptCheckpoint, checkpoint_step, find_latest, load_checkpoint
+from atheria.storage.manifest import Manifest, file_entry, write_manifest
+
+
+def save_ckpt(path: Path, step: int) -> Path:
+    """A tiny Lightning-like checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"global_step": step, "state_dict": {"w": torch.full((8, 8), float(step))}}, path)
+    return path
+
+
+class Marker:
+    """A pickle that would create a marker file when unpickled without weights_only."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_newest_by_step_not_by_file_time(tmp_path) -> None:
+    save_ckpt(tmp_path / "epoch=9.ckpt", 90)
+    save_ckpt(tmp_path / "last.ckpt", 40)
+    later = time.time() + 100
+    os.utime(tmp_path / "last.ckpt", (later, later))
+    path, cand = find_latest(str(tmp_path), None, say=lambda _: None)
+    assert path == str(tmp_path / "epoch=9.ckpt") and cand.step == 90 and cand.source == "local"
+
+
+def test_truncated_newest_falls_back_with_a_message(tmp_path) -> None:
+    save_ckpt(tmp_path / "a.ckpt", 10)
+    data = save_ckpt(tmp_path / "b.ckpt", 20).read_bytes()
+    (tmp_path / "b.ckpt").write_bytes(data[: len(data) // 2])
+    said: list[str] = []
+    path, cand = find_latest(str(tmp_path), None, say=said.append)
+    assert cand.step == 10 and path.endswith("a.ckpt")
+    assert len(said) == 1 and "b.ckpt" in said[0] and "\n" not in said[0]
+
+
+def test_flipped_bytes_are_caught_by_the_manifest_checksum(tmp_path) -> None:
+    files = {name: file_entry(save_ckpt(tmp_path / name, step), step) for name, step in [("a.ckpt", 10), ("b.ckpt", 20)]}
+    write_manifest(str(tmp_path), Manifest(step=20, checkpoint="b.ckpt", files=files))
+    data = bytearray((tmp_path / "b.ckpt").read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 8):
+        data[i] ^= 0xFF
+    (tmp_path / "b.ckpt").write_bytes(bytes(data))
+    load_checkpoint(tmp_path / "b.ckpt")  # flipped tensor bytes still load: only the checksum can tell
+    said: list[str] = []
+    path, cand = find_latest(str(tmp_path), None, say=said.append)
+    assert cand.step == 10 and cand.entry == files["a.ckpt"]
+    assert len(said) == 1 and "b.ckpt" in said[0] and "sha256" in said[0]
+
+
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path) -> None:
+    marker = tmp_path / "pwned"
+    torch.save({"global_step": 99, "state_dict": {}, "payload": Marker(marker)}, tmp_path / "evil.ckpt")
+    save_ckpt(tmp_path / "good.ckpt", 1)
+    with pytest.raises(CorruptCheckpoint, match="GLOBAL") as info:
+        load_checkpoint(tmp_path / "evil.ckpt")
+    assert "\n" not in str(info.value)
+    said: list[str] = []
+    path, cand = find_latest(str(tmp_path), None, say=said.append)
+    assert path.endswith("good.ckpt") and any("evil.ckpt" in line for line in said)
+    assert not marker.exists()
+
+
+def test_non_checkpoints_are_corrupt(tmp_path) -> None:
+    (tmp_path / "text.ckpt").write_text("hello")
+    torch.save([1, 2, 3], tmp_path / "list.ckpt")
+    torch.save({"state_dict": {}}, tmp_path / "nostep.ckpt")
+    for name in ["text.ckpt", "list.ckpt", "nostep.ckpt"]:
+        with pytest.raises(CorruptCheckpoint):
+            checkpoint_step(tmp_path / name)
+    assert find_latest(str(tmp_path), None, say=lambda _: None) is None
+
+
+def test_empty_or_missing_dirs_find_nothing(tmp_path) -> None:
+    assert find_latest(str(tmp_path / "absent"), str(tmp_path / "also-absent"), say=print) is None
+
+
+def test_unreachable_remote_falls_back_to_local(tmp_path) -> None:
+    down = faults.faulty(f"down-{uuid.uuid4().hex[:8]}", str(tmp_path / "remote"), fail_always=True)
+    save_ckpt(tmp_path / "local" / "last.ckpt", 3)
+    said: list[str] = []
+    path, cand = find_latest(str(tmp_path / "local"), f"{down.url}/checkpoints/exp", say=said.append)
+    assert cand.source == "local" and cand.step == 3
+    assert len(said) == 1 and "unreachable" in said[0] and down.url in said[0]

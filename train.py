@@ -1,0 +1,36 @@
+"""Atheria's entry point: compose the Hydra config, validate it, hand it to atheria.runner.
+
+    python train.py                                    # a short QCA run on the CPU
+    python train.py preset=long platform=colab_pro     # a 20 h Colab Pro session; rerun to continue
+    python train.py -m model.d_state=4,8 model.hidden_channels=32,64
+"""
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from atheria.config import CONF_DIR, ConfigError, check_group_choices, register_resolvers
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    """Run one experiment; a bad config exits 2 with a one-line message before anything is written."""
+    from atheria.runner import train
+
+    try:
+        code = train(cfg)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    if code:
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    register_resolvers()
+    try:
+        check_group_choices(sys.argv[1:], CONF_DIR)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    main()
