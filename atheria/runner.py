@@ -4,21 +4,30 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
 from atheria.config import ConfigError, validate
 from atheria.config.secrets import redacted
+from atheria.resume import resolve_resume, restore_logs
+from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.layout import Layout
+from atheria.storage.paths import join
 
 _QUIET = (
     r".*does not have many workers.*",
     r".*GPU available but not used.*",
     r".*Experiment logs directory .* exists and is not empty.*",
-    r".*`training_step` returned `None`.*",
     r".*Checkpoint directory .* exists and is not empty.*",
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
 )
+FINAL_WORDS = {
+    "completed": "Completed {episode}/{total} episodes.",
+    "stopped-budget": "Stopped at episode {episode}/{total} to stay within the session budget. "
+                      "Run the same command in the next session to continue.",
+    "stopped-signal": "Stopped at episode {episode}/{total} on {signal}. Run the same command to continue.",
+}
 
 
 class _DropTips(logging.Filter):
@@ -37,20 +46,14 @@ def _silence_known_warnings() -> None:
             handler.addFilter(_DropTips())
 
 
-def _resume_path(cfg: DictConfig, local: Layout) -> str | None:
-    """`ckpt_path`: last -> this experiment's last.ckpt if any; null -> fresh; else the given path."""
-    if cfg.ckpt_path is None:
-        print("Starting fresh (ckpt_path=null).")
-        return None
-    if cfg.ckpt_path == "last":
-        last = Path(local.checkpoints) / "last.ckpt"
-        if not last.exists():
-            print(f"No checkpoint in {local.checkpoints}: starting fresh.")
-            return None
-        return str(last)
-    if not Path(cfg.ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path!r} is not a file; accepted: last, null, a checkpoint path or URL")
-    return str(cfg.ckpt_path)
+def _check_remote(remote: Layout) -> None:
+    """Fail fast, before any training, when the durable root cannot be written."""
+    try:
+        write_bytes_atomic(join(remote.root, ".atheria-probe"), b"ok")
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"storage.remote={remote.root!r} is not writable ({reason}); accepted: a reachable "
+                          "directory, gs://bucket/prefix or fsspec URL you can write to, or null") from exc
 
 
 def _init_source(cfg: DictConfig) -> str:
@@ -65,6 +68,24 @@ def _init_source(cfg: DictConfig) -> str:
                       f"in {ckpts}; accepted: a checkpoint path or a finished experiment's name")
 
 
+def _loggers(cfg: DictConfig, local: Layout) -> list[Any]:
+    """The configured loggers; W&B gets the experiment's stored run id so one experiment is one W&B run."""
+    from hydra.utils import instantiate
+
+    loggers = []
+    for item in cfg.logger:
+        extra = {}
+        if str(item.get("_target_", "")).endswith("WandbLogger"):
+            id_file = Path(local.logs) / "wandb_id.txt"
+            if not id_file.exists():
+                import wandb
+
+                id_file.write_text(wandb.util.generate_id())
+            extra = {"id": id_file.read_text().strip(), "resume": "allow"}
+        loggers.append(instantiate(item, **extra))
+    return loggers
+
+
 def describe(cfg: DictConfig) -> str:
     """One line saying what this run trains, how long, and where."""
     m, q, r = cfg.model, cfg.qca, cfg.run
@@ -74,39 +95,61 @@ def describe(cfg: DictConfig) -> str:
 
 
 def train(cfg: DictConfig) -> int:
-    """Validate, build model + data + callbacks + loggers, fit, and say where everything went. Returns an exit code."""
+    """Validate, resume or start, build model + data + callbacks + loggers, fit, and say how it ended."""
     validate(cfg)
     local = Layout(cfg.storage.local, cfg.name)
+    remote: Optional[Layout] = Layout(cfg.storage.remote, cfg.name) if cfg.storage.remote else None
     init_source = _init_source(cfg) if cfg.init_from else None
-    ckpt_path = _resume_path(cfg, local)
+    if remote:
+        _check_remote(remote)
+    resume = resolve_resume(cfg.ckpt_path, local, remote)
+    total = cfg.run.total_episodes
+    if resume and resume.episode >= total:
+        print(f"{cfg.name} is already complete ({resume.episode}/{total} episodes); "
+              "raise run.total_episodes to train further.")
+        return 0
 
     import lightning.pytorch as pl
     from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import ModelCheckpoint
 
+    from atheria.callbacks.budget_clock import BudgetClock, session_start
     from atheria.callbacks.progress import EpisodeProgressBar
+    from atheria.callbacks.session import SessionCallback
+    from atheria.callbacks.status_file import Status
+    from atheria.callbacks.tiered import TieredCheckpoint
     from atheria.data import EpisodeDataModule
     from atheria.modules import build_module
     from atheria.modules.warmstart import warm_start
+    from atheria.storage.mirror import Mirror
 
     _silence_known_warnings()
     print(describe(cfg))
     pl.seed_everything(cfg.seed, verbose=False)
+    restore_logs(local, remote)
     Path(local.logs).mkdir(parents=True, exist_ok=True)
     (Path(local.logs) / "config.yaml").write_text(OmegaConf.to_yaml(redacted(cfg)))
 
     module = build_module(cfg)
-    if init_source and ckpt_path is None:
+    if init_source and resume is None:
         warm_start(module, init_source)
     data = EpisodeDataModule(cfg.seed, cfg.qca.batch_size, cfg.qca.grid_size, cfg.model.d_state)
-    checkpoints = ModelCheckpoint(dirpath=local.checkpoints, filename="ep{step:06d}", auto_insert_metric_name=False,
-                                  every_n_train_steps=cfg.run.save_every, save_last=True,
-                                  monitor="train/loss_smooth", mode="min", save_top_k=cfg.run.keep_best)
-    loggers = list(instantiate(cfg.logger))
-    trainer = instantiate(cfg.trainer, callbacks=[checkpoints, EpisodeProgressBar()], logger=loggers)
-    if ckpt_path:
-        print(f"Resuming from {ckpt_path}")
-    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
-    print(f"Stopped at episode {trainer.global_step}/{cfg.run.total_episodes}. "
-          f"Checkpoints: {local.checkpoints}  Metrics: {local.logs}")
+    run = cfg.run
+    clock = BudgetClock(run.max_hours, run.stop_at, session_start(cfg.platform.name, run.session_start))
+    mirror = Mirror(local.root, remote.root) if remote else None
+    checkpoints = TieredCheckpoint(local, run.save_every, run.sync_every, run.keep_best, clock, mirror,
+                                   final_sync_timeout=run.final_sync_timeout)
+    status_rel = local.rel("logs", "status.json")
+    session = SessionCallback(clock, Status(cfg.name, total, budget_hours=run.max_hours), local.logs,
+                              publish=(lambda: mirror.submit([status_rel])) if mirror else (lambda: None))
+    trainer = instantiate(cfg.trainer, callbacks=[session, checkpoints, EpisodeProgressBar()],
+                          logger=_loggers(cfg, local))
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=resume.path if resume else None, weights_only=True)
+    finally:
+        if mirror:
+            mirror.close(timeout=30)
+    reason = session.stop_reason or "completed"
+    print(FINAL_WORDS.get(reason, "Stopped at episode {episode}/{total}.").format(
+        episode=trainer.global_step, total=total, signal=session.signal_name))
+    print(f"Checkpoints: {local.checkpoints}  Metrics: {local.logs}")
     return 0

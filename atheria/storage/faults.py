@@ -39,7 +39,6 @@ class Faults:
     fail_first: int = 0
     fail_always: bool = False
     quota: int | None = None
-    writes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -51,9 +50,10 @@ class Faults:
 _REGISTRY: dict[str, Faults] = {}
 
 
-def faulty(name: str, root: str, **settings: object) -> Faults:
+def faulty(name: str, root: str, *, latency: float = 0.0, bandwidth: float | None = None, fail_first: int = 0,
+           fail_always: bool = False, quota: int | None = None) -> Faults:
     """Register (or replace) the faulty remote NAME over ROOT and return its settings object."""
-    faults = Faults(name=name, root=root, **settings)  # type: ignore[arg-type]
+    faults = Faults(name, root, latency, bandwidth, fail_first, fail_always, quota)
     _REGISTRY[name] = faults
     return faults
 
@@ -80,53 +80,65 @@ class FaultyFileSystem(AbstractFileSystem):
         return posixpath.join(faults.name, posixpath.relpath(inner_path, base))
 
     def ls(self, path: str, detail: bool = True, **kwargs: object) -> list:
+        """List a wrapped dir, with names mapped back under NAME."""
         faults, fs, inner = self._target(path)
         base = url_to_fs(faults.root)[1]
         infos = [{**info, "name": self._outer(faults, base, info["name"])} for info in fs.ls(inner, detail=True)]
         return infos if detail else [info["name"] for info in infos]
 
     def info(self, path: str, **kwargs: object) -> dict:
+        """The wrapped file's info under its faulty name."""
         faults, fs, inner = self._target(path)
         return {**fs.info(inner), "name": self._strip_protocol(path)}
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: object) -> bytes:
+        """Read bytes from the wrapped file."""
         _, fs, inner = self._target(path)
         return fs.cat_file(inner, start=start, end=end)
 
     def _open(self, path: str, mode: str = "rb", **kwargs: object):
+        """Open for reading only; writes go through the throttled, failing put_file/pipe_file."""
         if "r" not in mode:
             raise NotImplementedError("faulty:// writes go through put_file or pipe_file")
         _, fs, inner = self._target(path)
         return fs.open(inner, mode)
 
     def put_file(self, lpath: str, rpath: str, **kwargs: object) -> None:
+        """Upload a local file through the configured faults."""
         with open(lpath, "rb") as src:
             self._write(rpath, src.read())
 
     def pipe_file(self, path: str, value: bytes, **kwargs: object) -> None:
+        """Write bytes through the configured faults."""
         self._write(path, value)
 
     def mv(self, path1: str, path2: str, **kwargs: object) -> None:
+        """Rename within the wrapped root (atomic when it is a local directory)."""
         _, fs, inner1 = self._target(path1)
         _, _, inner2 = self._target(path2)
         fs.mv(inner1, inner2)
 
     def rm_file(self, path: str) -> None:
+        """Delete one wrapped file."""
         _, fs, inner = self._target(path)
         fs.rm_file(inner)
 
     def rm(self, path: str, recursive: bool = False, maxdepth: int | None = None) -> None:
+        """Delete wrapped files."""
         _, fs, inner = self._target(path)
         fs.rm(inner, recursive=recursive, maxdepth=maxdepth)
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        """Create a wrapped directory."""
         _, fs, inner = self._target(path)
         fs.makedirs(inner, exist_ok=exist_ok)
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: object) -> None:
+        """Create a wrapped directory (with parents)."""
         self.makedirs(path, exist_ok=True)
 
     def invalidate_cache(self, path: str | None = None) -> None:
+        """Drop the wrapped filesystems' listing caches."""
         for faults in _REGISTRY.values():
             url_to_fs(faults.root)[0].invalidate_cache()
 
@@ -134,7 +146,6 @@ class FaultyFileSystem(AbstractFileSystem):
         """Stream data to the wrapped fs in chunks at the configured bandwidth, failing as configured."""
         faults, fs, inner = self._target(path)
         with faults.lock:
-            faults.writes += 1
             failing = faults.fail_first > 0
             if failing:
                 faults.fail_first -= 1

@@ -1,4 +1,4 @@
-"""The 'latest' pointer of a checkpoint dir: latest.json naming the newest checkpoint and every file's size/sha256/step."""
+"""The latest pointer of a checkpoint dir: latest.json names the newest checkpoint and each file's size, sha256, step."""
 from __future__ import annotations
 
 import json

@@ -87,7 +87,8 @@ class Mirror:
             raise ValueError("manifest and manifest_dir go together")
         for rel in [*files, *delete, *([manifest_dir] if manifest_dir else [])]:
             join(self.remote_root, rel)  # refuse '..', absolute parts and protocols before queueing
-        job = _Job(list(dict.fromkeys(files)), {manifest_dir: manifest} if manifest else {}, list(dict.fromkeys(delete)))
+        manifests = {manifest_dir: manifest} if manifest_dir and manifest else {}
+        job = _Job(list(dict.fromkeys(files)), manifests, list(dict.fromkeys(delete)))
         s = self._state
         with s.cond:
             if s.closing:
@@ -187,7 +188,8 @@ class Mirror:
     def _publish(self, manifest_dir: str, manifest: Manifest) -> None:
         """Write the manifest only when every file it names is on the remote with the listed size and sha256."""
         remote_dir = join(self.remote_root, manifest_dir)
-        fs = url_to_fs(remote_dir)[0]
+        fs, dir_path = url_to_fs(remote_dir)
+        fs.invalidate_cache(dir_path)  # fsspec caches listings; the sizes checked below must be current
         published = self._attempt(lambda: read_manifest(remote_dir))
         for name, entry in manifest.files.items():
             rel = posixpath.join(manifest_dir, name)

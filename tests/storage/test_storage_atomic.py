@@ -19,8 +19,9 @@ def _slow_remote(tmp_path, **settings) -> faults.Faults:
     return faults.faulty(f"atomic-{uuid.uuid4().hex[:8]}", str(root), **settings)
 
 
-def _watch_final(fs, final: str, dir_path: str, expected: bytes, stop: threading.Event) -> dict:
-    """Poll the final name while an upload runs: count partial reads and sightings of the temp file."""
+def _watch_final(fs, final: str, dir_path: str, expected: bytes,
+                 stop: threading.Event) -> tuple[threading.Thread, dict[str, int]]:
+    """Poll the final name until stopped: count partial and complete reads, and sightings of the temp file."""
     seen = {"partial_reads": 0, "temp_seen": 0, "complete_reads": 0}
 
     def poll() -> None:
@@ -33,8 +34,7 @@ def _watch_final(fs, final: str, dir_path: str, expected: bytes, stop: threading
 
     thread = threading.Thread(target=poll)
     thread.start()
-    seen["thread"] = thread
-    return seen
+    return thread, seen
 
 
 @pytest.mark.parametrize("atomic", [True, False], ids=["atomic", "plain-put-control"])
@@ -47,13 +47,13 @@ def test_reader_never_sees_partial_content_during_slow_upload(tmp_path, atomic: 
     final, dir_path = f"{remote.name}/ckpts/last.ckpt", f"{remote.name}/ckpts"
     fs.makedirs(dir_path, exist_ok=True)
     stop = threading.Event()
-    seen = _watch_final(fs, final, dir_path, payload, stop)
+    watcher, seen = _watch_final(fs, final, dir_path, payload, stop)
     if atomic:
         put_file_atomic(local, f"{remote.url}/ckpts/last.ckpt")
     else:
         fs.put_file(str(local), final)
     stop.set()
-    seen["thread"].join()
+    watcher.join()
     assert fs.cat_file(final) == payload
     if atomic:
         assert seen["partial_reads"] == 0 and seen["temp_seen"] > 0

@@ -51,7 +51,7 @@ def test_truncated_newest_falls_back_with_a_message(tmp_path) -> None:
 
 
 def test_flipped_bytes_are_caught_by_the_manifest_checksum(tmp_path) -> None:
-    files = {name: file_entry(save_ckpt(tmp_path / name, step), step) for name, step in [("a.ckpt", 10), ("b.ckpt", 20)]}
+    files = {n: file_entry(save_ckpt(tmp_path / n, s), s) for n, s in [("a.ckpt", 10), ("b.ckpt", 20)]}
     write_manifest(str(tmp_path), Manifest(step=20, checkpoint="b.ckpt", files=files))
     data = bytearray((tmp_path / "b.ckpt").read_bytes())
     for i in range(len(data) // 2, len(data) // 2 + 8):

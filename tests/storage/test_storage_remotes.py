@@ -46,11 +46,13 @@ def mirror_up(local: Path, remote: str, steps: dict[str, int], delete: tuple[str
     """Save checkpoints locally, mirror them with a manifest naming them all, and wait for the upload."""
     for name, step in steps.items():
         save_ckpt(local, name, step)
-    files = {p.name: file_entry(p, torch.load(p, weights_only=True)["global_step"]) for p in (local / EXP).glob("*.ckpt")}
+    paths = sorted((local / EXP).glob("*.ckpt"))
+    files = {p.name: file_entry(p, torch.load(p, weights_only=True)["global_step"]) for p in paths}
     newest = max(files, key=lambda n: files[n].step)
     manifest = Manifest(step=files[newest].step, checkpoint=newest, files=files)
     own = mirror or Mirror(str(local), remote, retries=1, backoff=0.01, say=print)
-    own.submit([f"{EXP}/{n}" for n in steps], manifest=manifest, manifest_dir=EXP, delete=[f"{EXP}/{d}" for d in delete])
+    own.submit([f"{EXP}/{n}" for n in steps], manifest=manifest, manifest_dir=EXP,
+               delete=[f"{EXP}/{d}" for d in delete])
     assert own.wait(30)
     if mirror is None:
         own.close(5)

@@ -1,0 +1,134 @@
+"""The session: stop before the budget ends or on a signal, and keep status.json current. A thin Lightning adapter
+over BudgetClock and the status file."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any, Callable, Optional
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback
+
+from atheria.callbacks.budget_clock import BudgetClock
+from atheria.callbacks.status_file import Status, write_status
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def hms(seconds: Optional[float]) -> str:
+    """Seconds as H:MM:SS ('-' when unknown)."""
+    if seconds is None:
+        return "-"
+    s = int(max(0, seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class SessionCallback(Callback):
+    """Ends the session cleanly: before the budget runs out, on SIGTERM/SIGINT, or when the run is complete."""
+
+    def __init__(self, clock: BudgetClock, status: Status, logs_dir: str, status_every_s: float = 30.0,
+                 publish: Callable[[], None] = lambda: None, say: Callable[[str], None] = print) -> None:
+        self.clock, self.status, self.logs_dir = clock, status, logs_dir
+        self.status_every_s, self.publish, self.say = status_every_s, publish, say
+        self.stop_reason: Optional[str] = None
+        self.signal_name: Optional[str] = None
+        self._episode_t0 = 0.0
+        self._session_t0 = 0.0
+        self._session_step0 = 0
+        self._last_status = 0.0
+        self._warned = False
+        self._previous_handlers: dict[int, Any] = {}
+
+    # signals -------------------------------------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.signal_name is not None:
+            self.say("Second interrupt: exiting now. The last saved checkpoint is intact; rerun the same command.")
+            os._exit(130)
+        self.signal_name = signal.Signals(signum).name
+        self.say(f"{self.signal_name} received: finishing this episode, then saving and mirroring "
+                 "(Ctrl+C again to exit at once).")
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
+
+    def _restore_signals(self) -> None:
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)
+        self._previous_handlers.clear()
+
+    # hooks ---------------------------------------------------------------------------------------------------
+    def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        # Installed here, after Lightning registers its own SIGTERM handler, which would abort without saving.
+        self._install_signals()
+        self._session_t0, self._session_step0 = time.monotonic(), trainer.global_step
+        budget = self.clock.budget_s
+        if budget:
+            self.say(f"Session budget {budget / 3600:g} h, {self.clock.fraction_used():.0%} used at start; "
+                     f"stops at {self.clock.stop_at:.0%} with time kept for the final save and mirror.")
+        self._decide(trainer)
+        self._write_status(trainer, force=True)
+
+    def on_train_batch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", batch: Any,
+                             batch_idx: int) -> None:
+        self._episode_t0 = time.monotonic()
+
+    def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        self.clock.note_episode(time.monotonic() - self._episode_t0)
+        self._decide(trainer)
+        self._write_status(trainer, force=self.stop_reason is not None)
+
+    def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        self._decide(trainer)
+        self.status.state = self.stop_reason or "stopped-budget"
+        self._write_status(trainer, force=True)
+
+    def on_exception(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException) -> None:
+        self.status.state = "failed"
+        self._write_status(trainer, force=True)
+        self._restore_signals()
+
+    def teardown(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
+        self._restore_signals()
+
+    # decisions -----------------------------------------------------------------------------------------------
+    def _decide(self, trainer: "pl.Trainer") -> None:
+        """Set the stop reason (and trainer.should_stop) when the run is complete, signalled or out of budget."""
+        if self.stop_reason is not None:
+            return
+        if trainer.global_step >= trainer.max_steps:
+            self.stop_reason = "completed"
+        elif self.signal_name is not None:
+            self.stop_reason = "stopped-signal"
+        elif self.clock.should_stop():
+            self.stop_reason = "stopped-budget"
+            self.say(f"Stopping at episode {trainer.global_step}: the next episode and the final save would pass "
+                     f"{self.clock.stop_at:.0%} of the {self.clock.budget_s / 3600:g} h budget "
+                     f"({self.clock.fraction_used():.0%} used).")
+        elif self.clock.fraction_used() >= 0.9 and not self._warned:
+            self._warned = True
+            self.say(f"Warning: 90% of the session budget used at episode {trainer.global_step}.")
+        if self.stop_reason is not None:
+            trainer.should_stop = True
+
+    def _write_status(self, trainer: "pl.Trainer", force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_status < self.status_every_s:
+            return
+        self._last_status = now
+        st = self.status
+        done = trainer.global_step - self._session_step0
+        minutes = (now - self._session_t0) / 60
+        st.episode = trainer.global_step
+        st.episodes_per_min = done / minutes if done and minutes > 0 else None
+        st.eta_s = (st.total - st.episode) / st.episodes_per_min * 60 if st.episodes_per_min else None
+        smooth = trainer.callback_metrics.get("train/loss_smooth")
+        st.loss_smooth = None if smooth is None else float(smooth)
+        st.budget_used = self.clock.fraction_used() if self.clock.budget_s else None
+        st.cadence_s = self.status_every_s
+        write_status(self.logs_dir, st)
+        self.publish()
