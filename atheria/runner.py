@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -13,7 +13,7 @@ from atheria.config.secrets import redacted
 from atheria.resume import resolve_resume, restore_logs
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.layout import Layout
-from atheria.storage.paths import join
+from atheria.storage.paths import join, url_to_fs
 
 _QUIET = (
     r".*does not have many workers.*",
@@ -48,8 +48,11 @@ def _silence_known_warnings() -> None:
 
 def _check_remote(remote: Layout) -> None:
     """Fail fast, before any training, when the durable root cannot be written."""
+    probe = join(remote.root, ".atheria-probe")
     try:
-        write_bytes_atomic(join(remote.root, ".atheria-probe"), b"ok")
+        write_bytes_atomic(probe, b"ok")
+        fs, path = url_to_fs(probe)
+        fs.rm_file(path)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"storage.remote={remote.root!r} is not writable ({reason}); accepted: a reachable "
@@ -66,24 +69,6 @@ def _init_source(cfg: DictConfig) -> str:
             return str(ckpts / candidate)
     raise ConfigError(f"init_from={cfg.init_from!r} names no checkpoint file nor an experiment with checkpoints "
                       f"in {ckpts}; accepted: a checkpoint path or a finished experiment's name")
-
-
-def _loggers(cfg: DictConfig, local: Layout) -> list[Any]:
-    """The configured loggers; W&B gets the experiment's stored run id so one experiment is one W&B run."""
-    from hydra.utils import instantiate
-
-    loggers = []
-    for item in cfg.logger:
-        extra = {}
-        if str(item.get("_target_", "")).endswith("WandbLogger"):
-            id_file = Path(local.logs) / "wandb_id.txt"
-            if not id_file.exists():
-                import wandb
-
-                id_file.write_text(wandb.util.generate_id())
-            extra = {"id": id_file.read_text().strip(), "resume": "allow"}
-        loggers.append(instantiate(item, **extra))
-    return loggers
 
 
 def describe(cfg: DictConfig) -> str:
@@ -118,6 +103,7 @@ def train(cfg: DictConfig) -> int:
     from atheria.callbacks.status_file import Status
     from atheria.callbacks.tiered import TieredCheckpoint
     from atheria.data import EpisodeDataModule
+    from atheria.loggers import build_loggers
     from atheria.modules import build_module
     from atheria.modules.warmstart import warm_start
     from atheria.storage.mirror import Mirror
@@ -142,7 +128,7 @@ def train(cfg: DictConfig) -> int:
     session = SessionCallback(clock, Status(cfg.name, total, budget_hours=run.max_hours), local.logs,
                               publish=(lambda: mirror.submit([status_rel])) if mirror else (lambda: None))
     trainer = instantiate(cfg.trainer, callbacks=[session, checkpoints, EpisodeProgressBar()],
-                          logger=_loggers(cfg, local))
+                          logger=build_loggers(cfg, local.logs))
     try:
         trainer.fit(module, datamodule=data, ckpt_path=resume.path if resume else None, weights_only=True)
     finally:

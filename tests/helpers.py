@@ -30,3 +30,40 @@ def metrics(root: Path, name: str) -> list[dict[str, str]]:
 
     with open(root / "logs" / name / "metrics.csv") as f:
         return [row for row in csv.DictReader(f) if row.get("train/loss")]
+
+
+def compose(root: Path, *overrides: str):
+    """The composed config of a tiny run under `root`, as train.py would build it (for in-process runs)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from atheria.config import CONF_DIR, register_resolvers
+
+    register_resolvers()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return hydra_compose("config", overrides=[*TINY, f"storage.local={root}", *overrides])
+
+
+def train_in_process(root: Path, *overrides: str) -> int:
+    """Run a tiny training session in this process (for remotes that live in this process, like memory://)."""
+    from atheria.runner import train
+
+    return train(compose(root, *overrides))
+
+
+def load(path: Path) -> dict:
+    """A checkpoint, loaded the safe way."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def wait_for(predicate, timeout: float = 120.0, every: float = 0.1) -> None:
+    """Poll until predicate() is true; fail the test after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(every)

@@ -12,7 +12,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
 from atheria.callbacks.budget_clock import BudgetClock
-from atheria.callbacks.status_file import Status, write_status
+from atheria.callbacks.status_file import Status, utc_iso, write_status
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -130,5 +130,8 @@ class SessionCallback(Callback):
         st.loss_smooth = None if smooth is None else float(smooth)
         st.budget_used = self.clock.fraction_used() if self.clock.budget_s else None
         st.cadence_s = self.status_every_s
+        last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+        if last and os.path.isfile(last):
+            st.last_checkpoint, st.last_checkpoint_at = last, utc_iso(os.path.getmtime(last))
         write_status(self.logs_dir, st)
         self.publish()

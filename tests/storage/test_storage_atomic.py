@@ -14,6 +14,7 @@ from atheria.storage.atomic import get_file_atomic, put_file_atomic, sha256_file
 
 
 def _slow_remote(tmp_path, **settings) -> faults.Faults:
+    """A faulty:// remote over a fresh directory."""
     root = tmp_path / "durable"
     root.mkdir()
     return faults.faulty(f"atomic-{uuid.uuid4().hex[:8]}", str(root), **settings)

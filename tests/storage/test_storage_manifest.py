@@ -11,6 +11,7 @@ from atheria.storage.manifest import MANIFEST_NAME, Manifest, file_entry, read_m
 
 @pytest.fixture(params=["local", "memory"])
 def dir_url(request, tmp_path) -> str:
+    """A fresh checkpoint dir, local or in memory://."""
     return str(tmp_path / "ckpts") if request.param == "local" else f"memory://manifest-{uuid.uuid4().hex[:8]}"
 
 

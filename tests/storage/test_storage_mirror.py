@@ -32,10 +32,12 @@ def save(local: Path, name: str, step: int, size: int = 1000) -> Manifest:
 
 
 def remote_sha(remote: faults.Faults, rel: str) -> str:
+    """sha256 of a file as stored under the faulty remote's directory."""
     return hashlib.sha256((Path(remote.root) / rel).read_bytes()).hexdigest()
 
 
 def litter(remote: faults.Faults) -> list[str]:
+    """Leftover temp files of interrupted uploads anywhere under the remote."""
     return [name for _, _, names in os.walk(remote.root) for name in names if ".partial-" in name]
 
 

@@ -37,6 +37,7 @@ def save_ckpt(root: Path, name: str, step: int) -> Path:
 
 
 def remote_sha(url: str) -> str:
+    """sha256 of a remote file's bytes."""
     fs, path = fsspec.core.url_to_fs(url)
     return hashlib.sha256(fs.cat_file(path)).hexdigest()
 

@@ -1,0 +1,44 @@
+"""Where metrics go: the configured Lightning loggers, made to continue an experiment across sessions."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from omegaconf import DictConfig
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's writer deletes an existing metrics.csv on start; a resumed experiment must keep its history."""
+
+    def _check_log_dir_exists(self) -> None:
+        return None
+
+
+class HistoryCSVLogger(CSVLogger):
+    """CSVLogger that appends to the experiment's metrics.csv instead of replacing it."""
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def build_loggers(cfg: DictConfig, logs_dir: str) -> list[Any]:
+    """The loggers of `cfg.logger`; W&B gets the experiment's stored run id, so one experiment is one W&B run."""
+    from hydra.utils import instantiate
+
+    loggers = []
+    for item in cfg.logger:
+        extra = {}
+        if str(item.get("_target_", "")).endswith("WandbLogger"):
+            id_file = Path(logs_dir) / "wandb_id.txt"
+            if not id_file.exists():
+                id_file.write_text(secrets.token_hex(8))
+            extra = {"id": id_file.read_text().strip(), "resume": "allow"}
+        loggers.append(instantiate(item, **extra))
+    return loggers

@@ -1,0 +1,67 @@
+"""The budget clock with an injected clock: it stops before stop_at, keeping time for the final save and sync."""
+import time
+
+import psutil
+import pytest
+
+from atheria.callbacks.budget_clock import BudgetClock, session_start
+
+
+class FakeTime:
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_no_budget_never_stops():
+    now = FakeTime()
+    clock = BudgetClock(None, start=0, now=now)
+    now.t = 1e9
+    assert not clock.should_stop() and clock.remaining() is None and clock.episodes_that_fit() is None
+
+
+def test_stops_when_the_next_episode_would_pass_stop_at():
+    now = FakeTime(0.0)
+    clock = BudgetClock(1.0, stop_at=0.9, start=0.0, now=now, margin=1.0)  # stop point: 3240 s
+    clock.note_episode(100.0)
+    now.t = 3100.0
+    assert not clock.should_stop()  # 3100 + 100 <= 3240
+    now.t = 3141.0
+    assert clock.should_stop()  # 3141 + 100 > 3240
+
+
+def test_final_save_and_sync_are_kept_in_reserve():
+    now = FakeTime(0.0)
+    clock = BudgetClock(1.0, stop_at=0.9, start=0.0, now=now, margin=1.0)
+    clock.note_episode(10.0)
+    now.t = 3000.0
+    assert not clock.should_stop()
+    clock.note_save(100.0)
+    clock.note_sync(150.0)
+    assert clock.reserve() == 250.0
+    assert clock.should_stop()  # 3000 + 10 + 250 > 3240
+
+
+def test_prediction_uses_the_slowest_recent_episode_with_margin():
+    clock = BudgetClock(1.0, now=FakeTime(), margin=1.25, window=3)
+    for seconds in (10.0, 40.0, 10.0, 10.0, 10.0):
+        clock.note_episode(seconds)
+    assert clock.next_episode() == pytest.approx(12.5)  # the 40 s outlier has left the window
+
+
+def test_episodes_that_fit_and_fraction_used():
+    now = FakeTime(1800.0)
+    clock = BudgetClock(1.0, stop_at=0.9, start=0.0, now=now)
+    clock.note_episode(60.0)
+    assert clock.fraction_used() == pytest.approx(0.5)
+    assert clock.remaining() == pytest.approx(1800.0)
+    assert clock.episodes_that_fit() == (3240 - 1800) // 60
+
+
+def test_session_start_override_and_platform_sources():
+    assert session_start("colab_free", override=123.0) == 123.0
+    assert session_start("local") == pytest.approx(psutil.Process().create_time())
+    assert session_start("kaggle") == pytest.approx(psutil.Process(1).create_time())
+    assert session_start("kaggle") <= time.time()
