@@ -57,7 +57,7 @@ def resolve_resume(ckpt_path: Optional[str], local: Layout, remote: Optional[Lay
             say(f"No checkpoint in {where}: starting fresh.")
             return None
         path, cand = latest
-        found = Resume(path, cand.step, cand.url)
+        found = Resume(path, checkpoint_step(path), cand.url)  # the file, not its entry: it may be newer
     say(f"Resuming from episode {found.episode}: {found.source}")
     return found
 

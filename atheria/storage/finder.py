@@ -111,15 +111,29 @@ def find_latest(local_dir: str, remote_dir: str | None,
 
 
 def _verify(path: str, entry: FileEntry | None, label: str | None = None) -> str:
-    """Check a local file against its manifest entry (size, sha256), then load it safely; returns the path."""
+    """Check a local file against its manifest entry (size, sha256), then load it safely; returns the path.
+
+    A local file that differs from its entry but loads and holds a later step is a save whose manifest update
+    was cut short (a kill between the two writes): it is accepted, not mistaken for damage."""
     label = label or path
     if entry is not None:
-        if os.path.getsize(path) != entry.size:
-            raise CorruptCheckpoint(f"{label}: {os.path.getsize(path)} bytes, manifest says {entry.size}")
-        if sha256_file(path) != entry.sha256:
+        size = os.path.getsize(path)
+        if size != entry.size or sha256_file(path) != entry.sha256:
+            if label == path and _later_step(path, entry):
+                return path
+            if size != entry.size:
+                raise CorruptCheckpoint(f"{label}: {size} bytes, manifest says {entry.size}")
             raise CorruptCheckpoint(f"{label}: sha256 differs from its manifest entry (damaged or rewritten)")
     load_checkpoint(path)
     return path
+
+
+def _later_step(path: str, entry: FileEntry) -> bool:
+    """True when a local file is a complete checkpoint of a later step than its manifest entry says."""
+    try:
+        return checkpoint_step(path) > entry.step
+    except CorruptCheckpoint:
+        return False
 
 
 def _fetch(cand: Candidate, local_dir: str) -> str:

@@ -64,6 +64,15 @@ def test_flipped_bytes_are_caught_by_the_manifest_checksum(tmp_path) -> None:
     assert len(said) == 1 and "b.ckpt" in said[0] and "sha256" in said[0]
 
 
+def test_a_save_newer_than_its_local_manifest_entry_is_accepted(tmp_path) -> None:
+    files = {n: file_entry(save_ckpt(tmp_path / n, s), s) for n, s in [("a.ckpt", 10), ("last.ckpt", 20)]}
+    write_manifest(str(tmp_path), Manifest(step=20, checkpoint="last.ckpt", files=files))
+    save_ckpt(tmp_path / "last.ckpt", 25)  # killed after the save, before the manifest moved
+    said: list[str] = []
+    path, _ = find_latest(str(tmp_path), None, say=said.append)
+    assert path.endswith("last.ckpt") and checkpoint_step(path) == 25 and said == []
+
+
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path) -> None:
     marker = tmp_path / "pwned"
     torch.save({"global_step": 99, "state_dict": {}, "payload": Marker(marker)}, tmp_path / "evil.ckpt")
