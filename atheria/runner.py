@@ -133,7 +133,7 @@ def train(cfg: DictConfig) -> int:
         trainer.fit(module, datamodule=data, ckpt_path=resume.path if resume else None, weights_only=True)
     finally:
         if mirror:
-            mirror.close(timeout=30)
+            mirror.close(timeout=5)
     reason = session.stop_reason or "completed"
     print(FINAL_WORDS.get(reason, "Stopped at episode {episode}/{total}.").format(
         episode=trainer.global_step, total=total, signal=session.signal_name))

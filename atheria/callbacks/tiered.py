@@ -51,7 +51,10 @@ class TieredCheckpoint(ModelCheckpoint):
         super().on_train_start(trainer, pl_module)
         self._last_sync_step = trainer.global_step
         if self.mirror is not None:
-            published = read_manifest(self._remote_dir)
+            try:
+                published = read_manifest(self._remote_dir)
+            except Exception:  # a remote that is down now is the mirror's to report and retry
+                published = None
             self._remote_names = set(published.files) if published else set()
 
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
