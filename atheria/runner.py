@@ -12,6 +12,7 @@ from atheria.config import ConfigError, validate
 from atheria.config.secrets import redacted
 from atheria.resume import resolve_resume, restore_logs
 from atheria.storage.atomic import write_bytes_atomic
+from atheria.storage.drive import flush_drive_at_exit
 from atheria.storage.layout import Layout
 from atheria.storage.paths import join, url_to_fs
 
@@ -87,6 +88,7 @@ def train(cfg: DictConfig) -> int:
     init_source = _init_source(cfg) if cfg.init_from else None
     if remote:
         _check_remote(remote)
+        flush_drive_at_exit(remote.root)
     resume = resolve_resume(cfg.ckpt_path, local, remote)
     total = cfg.run.total_episodes
     if resume and resume.episode >= total:
@@ -97,16 +99,11 @@ def train(cfg: DictConfig) -> int:
     import lightning.pytorch as pl
     from hydra.utils import instantiate
 
-    from atheria.callbacks.budget_clock import BudgetClock, session_start
-    from atheria.callbacks.progress import EpisodeProgressBar
-    from atheria.callbacks.session import SessionCallback
-    from atheria.callbacks.status_file import Status
-    from atheria.callbacks.tiered import TieredCheckpoint
+    from atheria.callbacks import build_callbacks
     from atheria.data import EpisodeDataModule
     from atheria.loggers import build_loggers
     from atheria.modules import build_module
     from atheria.modules.warmstart import warm_start
-    from atheria.storage.mirror import Mirror
 
     _silence_known_warnings()
     print(describe(cfg))
@@ -119,23 +116,15 @@ def train(cfg: DictConfig) -> int:
     if init_source and resume is None:
         warm_start(module, init_source)
     data = EpisodeDataModule(cfg.seed, cfg.qca.batch_size, cfg.qca.grid_size, cfg.model.d_state)
-    run = cfg.run
-    clock = BudgetClock(run.max_hours, run.stop_at, session_start(cfg.platform.name, run.session_start))
-    mirror = Mirror(local.root, remote.root) if remote else None
-    checkpoints = TieredCheckpoint(local, run.save_every, run.sync_every, run.keep_best, clock, mirror,
-                                   final_sync_timeout=run.final_sync_timeout)
-    status_rel = local.rel("logs", "status.json")
-    session = SessionCallback(clock, Status(cfg.name, total, budget_hours=run.max_hours), local.logs,
-                              publish=(lambda: mirror.submit([status_rel])) if mirror else (lambda: None))
-    trainer = instantiate(cfg.trainer, callbacks=[session, checkpoints, EpisodeProgressBar()],
-                          logger=build_loggers(cfg, local.logs))
+    machinery = build_callbacks(cfg, local, remote)
+    trainer = instantiate(cfg.trainer, callbacks=machinery.callbacks, logger=build_loggers(cfg, local.logs))
     try:
         trainer.fit(module, datamodule=data, ckpt_path=resume.path if resume else None, weights_only=True)
     finally:
-        if mirror:
-            mirror.close(timeout=5)
-    reason = session.stop_reason or "completed"
-    print(FINAL_WORDS.get(reason, "Stopped at episode {episode}/{total}.").format(
+        if machinery.mirror:
+            machinery.mirror.close(timeout=5)
+    session = machinery.session
+    print(FINAL_WORDS.get(session.stop_reason or "completed", "Stopped at episode {episode}/{total}.").format(
         episode=trainer.global_step, total=total, signal=session.signal_name))
     print(f"Checkpoints: {local.checkpoints}  Metrics: {local.logs}")
     return 0

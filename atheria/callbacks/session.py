@@ -12,6 +12,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
 from atheria.callbacks.budget_clock import BudgetClock
+from atheria.callbacks.events import EventLog
 from atheria.callbacks.status_file import Status, utc_iso, write_status
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -31,6 +32,7 @@ class SessionCallback(Callback):
     def __init__(self, clock: BudgetClock, status: Status, logs_dir: str, status_every_s: float = 30.0,
                  publish: Callable[[], None] = lambda: None, say: Callable[[str], None] = print) -> None:
         self.clock, self.status, self.logs_dir = clock, status, logs_dir
+        self.events = EventLog(logs_dir)
         self.status_every_s, self.publish, self.say = status_every_s, publish, say
         self.stop_reason: Optional[str] = None
         self.signal_name: Optional[str] = None
@@ -65,6 +67,8 @@ class SessionCallback(Callback):
         # Installed here, after Lightning registers its own SIGTERM handler, which would abort without saving.
         self._install_signals()
         self._session_t0, self._session_step0 = time.monotonic(), trainer.global_step
+        self.events.add("resume" if trainer.global_step else "start", trainer.global_step,
+                        budget_hours=self.clock.budget_s / 3600 if self.clock.budget_s else None)
         budget = self.clock.budget_s
         if budget:
             self.say(f"Session budget {budget / 3600:g} h, {self.clock.fraction_used():.0%} used at start; "
@@ -85,10 +89,12 @@ class SessionCallback(Callback):
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         self._decide(trainer)
         self.status.state = self.stop_reason or "stopped-budget"
+        self.events.add("stop", trainer.global_step, reason=self.status.state)
         self._write_status(trainer, force=True)
 
     def on_exception(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException) -> None:
         self.status.state = "failed"
+        self.events.add("stop", trainer.global_step, reason="failed", error=type(exception).__name__)
         self._write_status(trainer, force=True)
         self._restore_signals()
 

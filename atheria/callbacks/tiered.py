@@ -13,6 +13,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from atheria.callbacks.budget_clock import BudgetClock
+from atheria.callbacks.events import EventLog
 from atheria.storage.layout import Layout
 from atheria.storage.manifest import FileEntry, Manifest, file_entry, read_manifest, write_manifest
 from atheria.storage.mirror import Mirror
@@ -39,6 +40,7 @@ class TieredCheckpoint(ModelCheckpoint):
         self._last_sync_step = -1
         self.final_sync_ok: Optional[bool] = None
         self.latest: Optional[Manifest] = None
+        self.events = EventLog(local.logs)
 
     # local tier ----------------------------------------------------------------------------------------------
     def _save_checkpoint(self, trainer: "pl.Trainer", filepath: str) -> None:
@@ -46,6 +48,7 @@ class TieredCheckpoint(ModelCheckpoint):
         super()._save_checkpoint(trainer, filepath)
         self.clock.note_save(time.monotonic() - t0)
         self._steps[os.path.basename(filepath)] = trainer.global_step
+        self.events.add("save", trainer.global_step, file=os.path.basename(filepath))
 
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         super().on_train_start(trainer, pl_module)
@@ -138,6 +141,7 @@ class TieredCheckpoint(ModelCheckpoint):
                            manifest_dir=ckpt_rel, delete=[f"{ckpt_rel}/{n}" for n in sorted(stale)])
         self._remote_names = set(manifest.files)
         self._last_sync_step = step
+        self.events.add("mirror", step, remote=self.mirror.remote_root)
 
     def finish(self, step: int) -> None:
         """Final mirror at the end of the session, waited for within the budget."""

@@ -1,0 +1,39 @@
+"""The progressive-training machinery as Lightning callbacks, and how a config assembles them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from omegaconf import DictConfig
+
+from atheria.storage.layout import Layout
+
+
+@dataclass
+class Machinery:
+    """The callbacks of one session, with handles the runner needs after fit (how it ended, the mirror)."""
+
+    callbacks: list[Any]
+    session: Any
+    checkpoints: Any
+    mirror: Optional[Any]
+
+
+def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout]) -> Machinery:
+    """Budget and signals, two-tier checkpoints, status and progress, wired to one clock and one mirror."""
+    from atheria.callbacks.budget_clock import BudgetClock, session_start
+    from atheria.callbacks.progress import EpisodeProgressBar
+    from atheria.callbacks.session import SessionCallback
+    from atheria.callbacks.status_file import Status
+    from atheria.callbacks.tiered import TieredCheckpoint
+    from atheria.storage.mirror import Mirror
+
+    run = cfg.run
+    clock = BudgetClock(run.max_hours, run.stop_at, session_start(cfg.platform.name, run.session_start))
+    mirror = Mirror(local.root, remote.root) if remote else None
+    checkpoints = TieredCheckpoint(local, run.save_every, run.sync_every, run.keep_best, clock, mirror,
+                                   final_sync_timeout=run.final_sync_timeout)
+    status_rel = local.rel("logs", "status.json")
+    session = SessionCallback(clock, Status(cfg.name, run.total_episodes, budget_hours=run.max_hours), local.logs,
+                              publish=(lambda: mirror.submit([status_rel])) if mirror else (lambda: None))
+    return Machinery([session, checkpoints, EpisodeProgressBar()], session, checkpoints, mirror)

@@ -1,0 +1,39 @@
+"""events.jsonl: the run's timeline across sessions (starts, resumes, saves, mirrors, stops) for plots and reports."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from atheria.callbacks.status_file import utc_iso
+
+EVENTS_NAME = "events.jsonl"
+KINDS = ("start", "resume", "save", "mirror", "stop")
+
+
+class EventLog:
+    """Appends one JSON line per event to `{logs_dir}/events.jsonl` (local; mirrored with the logs)."""
+
+    def __init__(self, logs_dir: str) -> None:
+        self.path = os.path.join(logs_dir, EVENTS_NAME)
+
+    def add(self, kind: str, episode: int, **detail: Any) -> None:
+        """Record that `kind` happened at `episode`, with any JSON-able details."""
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"t": utc_iso(), "event": kind, "episode": episode, **detail}) + "\n")
+
+
+def read_events(logs_dir: str) -> list[dict[str, Any]]:
+    """Every event recorded for an experiment, oldest first; unreadable lines (a cut-off write) are skipped."""
+    path = os.path.join(logs_dir, EVENTS_NAME)
+    if not os.path.isfile(path):
+        return []
+    events = []
+    with open(path) as f:
+        for line in f:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+    return events
