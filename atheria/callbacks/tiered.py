@@ -120,8 +120,10 @@ class TieredCheckpoint(ModelCheckpoint):
         return manifest
 
     def _log_files(self) -> list[str]:
-        """Relative paths of the experiment's log files (W&B's own folder excluded: W&B syncs itself)."""
-        found = []
+        """Relative paths of the experiment's logs (W&B's own folder excluded: W&B syncs itself) and exports."""
+        exports = self.local.exports
+        found = [self.local.rel("exports", f) for f in sorted(os.listdir(exports))
+                 if f.startswith(f"{self.local.name}_")] if os.path.isdir(exports) else []
         for folder, dirs, files in os.walk(self.local.logs):
             dirs[:] = [d for d in dirs if d != "wandb"]
             rel = os.path.relpath(folder, self.local.root).replace(os.sep, "/")
