@@ -28,6 +28,8 @@ FINAL_WORDS = {
     "stopped-budget": "Stopped at episode {episode}/{total} to stay within the session budget. "
                       "Run the same command in the next session to continue.",
     "stopped-signal": "Stopped at episode {episode}/{total} on {signal}. Run the same command to continue.",
+    "stopped-request": "Stopped at episode {episode}/{total} on request (atheria stop). "
+                       "Run the same command to continue.",
 }
 
 
@@ -74,10 +76,24 @@ def _init_source(cfg: DictConfig) -> str:
 
 def describe(cfg: DictConfig) -> str:
     """One line saying what this run trains, how long, and where."""
-    m, q, r = cfg.model, cfg.qca, cfg.run
+    m, r = cfg.model, cfg.run
     budget = f"{r.max_hours} h budget" if r.max_hours else "no time budget"
-    return (f"{cfg.name}: {m.arch.upper()} d_state={m.d_state} hidden={m.hidden_channels}, grid {q.grid_size}, "
-            f"{q.steps} steps/episode, {r.total_episodes} episodes on {cfg.platform.name} ({budget})")
+    if m.family == "lm":
+        what = (f"GPT-2 ({m.pretrained or f'random {m.n_layer} layers'}) + LoRA r={m.lora_r}, lambda_phi={m.lambda_phi}, "
+                f"blocks of {cfg.data.block_size} x {cfg.data.batch_size}, {r.total_episodes} steps")
+    else:
+        q = cfg.qca
+        what = (f"{m.arch.upper()} d_state={m.d_state} hidden={m.hidden_channels}, grid {q.grid_size}, "
+                f"{q.steps} steps/episode, {r.total_episodes} episodes")
+    return f"{cfg.name}: {what} on {cfg.platform.name} ({budget})"
+
+
+def _total_steps(cfg: DictConfig, data: object) -> int:
+    """Optimizer steps of the whole run: run.total_episodes, capped by run.max_epochs passes over the data."""
+    total = cfg.run.total_episodes
+    if cfg.run.max_epochs and hasattr(data, "batches_per_epoch"):
+        total = min(total, cfg.run.max_epochs * data.batches_per_epoch())
+    return total
 
 
 def train(cfg: DictConfig) -> int:
@@ -100,9 +116,8 @@ def train(cfg: DictConfig) -> int:
     from hydra.utils import instantiate
 
     from atheria.callbacks import build_callbacks
-    from atheria.data import EpisodeDataModule
     from atheria.loggers import build_loggers
-    from atheria.modules import build_module
+    from atheria.modules import build_datamodule, build_module
     from atheria.modules.warmstart import warm_start
 
     _silence_known_warnings()
@@ -115,9 +130,15 @@ def train(cfg: DictConfig) -> int:
     module = build_module(cfg)
     if init_source and resume is None:
         warm_start(module, init_source)
-    data = EpisodeDataModule(cfg.seed, cfg.qca.batch_size, cfg.qca.grid_size, cfg.model.d_state)
-    machinery = build_callbacks(cfg, local, remote)
-    trainer = instantiate(cfg.trainer, callbacks=machinery.callbacks, logger=build_loggers(cfg, local.logs))
+    data = build_datamodule(cfg)
+    data.setup("fit")
+    total = _total_steps(cfg, data)
+    if resume and resume.episode >= total:
+        print(f"{cfg.name} is already complete ({resume.episode}/{total} steps, run.max_epochs={cfg.run.max_epochs}).")
+        return 0
+    machinery = build_callbacks(cfg, local, remote, total)
+    trainer = instantiate(cfg.trainer, max_steps=total, callbacks=machinery.callbacks,
+                          logger=build_loggers(cfg, local.logs))
     try:
         trainer.fit(module, datamodule=data, ckpt_path=resume.path if resume else None, weights_only=True)
     finally:

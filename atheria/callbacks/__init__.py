@@ -19,9 +19,12 @@ class Machinery:
     mirror: Optional[Any]
 
 
-def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout]) -> Machinery:
-    """Budget and signals, two-tier checkpoints, status and progress, wired to one clock and one mirror."""
+def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout], total: int) -> Machinery:
+    """Budget, signals and stop requests, two-tier checkpoints, status, progress, the end-of-run export, and the
+    resource monitor, plots and report, wired to one clock and one mirror."""
     from atheria.callbacks.budget_clock import BudgetClock, session_start
+    from atheria.callbacks.export import ExportCallback
+    from atheria.callbacks.observability import observability
     from atheria.callbacks.progress import EpisodeProgressBar
     from atheria.callbacks.session import SessionCallback
     from atheria.callbacks.status_file import Status
@@ -34,6 +37,14 @@ def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout]) ->
     checkpoints = TieredCheckpoint(local, run.save_every, run.sync_every, run.keep_best, clock, mirror,
                                    final_sync_timeout=run.final_sync_timeout)
     status_rel = local.rel("logs", "status.json")
-    session = SessionCallback(clock, Status(cfg.name, run.total_episodes, budget_hours=run.max_hours), local.logs,
-                              publish=(lambda: mirror.submit([status_rel])) if mirror else (lambda: None))
-    return Machinery([session, checkpoints, EpisodeProgressBar()], session, checkpoints, mirror)
+    session = SessionCallback(clock, Status(cfg.name, total, budget_hours=run.max_hours), local.logs,
+                              publish=(lambda: mirror.submit([status_rel])) if mirror else (lambda: None),
+                              remote_logs_dir=remote.logs if remote else None)
+    early = []
+    if run.early_stop:
+        from lightning.pytorch.callbacks import EarlyStopping
+
+        early = [EarlyStopping(monitor=run.early_stop.monitor, patience=run.early_stop.patience,
+                               min_delta=run.early_stop.min_delta, mode="min")]
+    return Machinery([session, *early, ExportCallback(local), *observability(cfg, local, remote, clock), checkpoints,
+                      EpisodeProgressBar()], session, checkpoints, mirror)

@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import Callback
 from atheria.callbacks.budget_clock import BudgetClock
 from atheria.callbacks.events import EventLog
 from atheria.callbacks.status_file import Status, utc_iso, write_status
+from atheria.callbacks.stop_request import StopRequests
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -27,12 +28,15 @@ def hms(seconds: Optional[float]) -> str:
 
 
 class SessionCallback(Callback):
-    """Ends the session cleanly: before the budget runs out, on SIGTERM/SIGINT, or when the run is complete."""
+    """Ends the session cleanly: before the budget runs out, on SIGTERM/SIGINT, on `atheria stop` (polled in the
+    local and remote logs dirs), or when the run is complete."""
 
     def __init__(self, clock: BudgetClock, status: Status, logs_dir: str, status_every_s: float = 30.0,
-                 publish: Callable[[], None] = lambda: None, say: Callable[[str], None] = print) -> None:
+                 publish: Callable[[], None] = lambda: None, say: Callable[[str], None] = print,
+                 remote_logs_dir: Optional[str] = None) -> None:
         self.clock, self.status, self.logs_dir = clock, status, logs_dir
         self.events = EventLog(logs_dir)
+        self.requests = StopRequests([logs_dir, *([remote_logs_dir] if remote_logs_dir else [])], say=say)
         self.status_every_s, self.publish, self.say = status_every_s, publish, say
         self.stop_reason: Optional[str] = None
         self.signal_name: Optional[str] = None
@@ -66,6 +70,7 @@ class SessionCallback(Callback):
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         # Installed here, after Lightning registers its own SIGTERM handler, which would abort without saving.
         self._install_signals()
+        self.requests.start()
         self._session_t0, self._session_step0 = time.monotonic(), trainer.global_step
         self.events.add("resume" if trainer.global_step else "start", trainer.global_step,
                         budget_hours=self.clock.budget_s / 3600 if self.clock.budget_s else None)
@@ -97,9 +102,11 @@ class SessionCallback(Callback):
         self.events.add("stop", trainer.global_step, reason="failed", error=type(exception).__name__)
         self._write_status(trainer, force=True)
         self._restore_signals()
+        self.requests.close()
 
     def teardown(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
         self._restore_signals()
+        self.requests.close()
 
     # decisions -----------------------------------------------------------------------------------------------
     def _decide(self, trainer: "pl.Trainer") -> None:
@@ -110,6 +117,10 @@ class SessionCallback(Callback):
             self.stop_reason = "completed"
         elif self.signal_name is not None:
             self.stop_reason = "stopped-signal"
+        elif self.requests.request is not None:
+            self.stop_reason = "stopped-request"
+            self.say(f"Stop requested by {self.requests.request.get('by')} (atheria stop): stopping at episode "
+                     f"{trainer.global_step}, saving and mirroring.")
         elif self.clock.should_stop():
             self.stop_reason = "stopped-budget"
             self.say(f"Stopping at episode {trainer.global_step}: the next episode and the final save would pass "

@@ -89,10 +89,27 @@ def _check_qca(cfg: DictConfig) -> None:
         _require(cfg, f"qca.weights.{term}", lambda v: _is_number(v) and v >= 0, "a number >= 0")
 
 
+def _check_lm(cfg: DictConfig) -> None:
+    import os
+
+    _require(cfg, "model.pretrained", lambda v: v is None or (isinstance(v, str) and v != ""),
+             "a GPT-2 hub name (gpt2, gpt2-medium, ...), a local path, or null for a small random GPT-2")
+    for key in ("model.lora_r", "model.lora_alpha", "model.n_layer", "model.n_embd", "model.n_head",
+                "data.block_size", "data.batch_size"):
+        _require(cfg, key, positive_int, "a positive integer")
+    _require(cfg, "model.lora_dropout", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
+    _require(cfg, "model.lambda_phi", lambda v: _is_number(v) and v >= 0, "a number >= 0")
+    _require(cfg, "model.phi_target", lambda v: _is_number(v) and 0 < v < 10, "a number in (0, 10)")
+    _require(cfg, "data.path", lambda v: v is None or (isinstance(v, str) and os.path.exists(v)),
+             "an existing .txt file or folder, or null for data.dataset")
+    _require(cfg, "data.val_fraction", lambda v: _is_number(v) and 0 < v < 1, "a fraction in (0, 1)")
+    _require(cfg, "run.max_epochs", lambda v: v is None or positive_int(v), "a positive integer or null")
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every key a run depends on; raises ConfigError with a one-line message on the first bad one."""
-    _require(cfg, "model.family", lambda v: v in ("qca",), "qca")
-    _check_qca(cfg)
+    family = _require(cfg, "model.family", lambda v: v in ("qca", "lm"), "qca, lm")
+    _check_lm(cfg) if family == "lm" else _check_qca(cfg)
     _require(cfg, "optim.lr", positive_number, "a positive number (default 1e-4)")
     _require(cfg, "optim.weight_decay", lambda v: _is_number(v) and v >= 0, "a number >= 0")
     _require(cfg, "optim.grad_clip", optional_positive_number, "a positive number or null")

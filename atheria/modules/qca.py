@@ -43,3 +43,12 @@ class QCAModule(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.law.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+    def export_torchscript(self, path: str) -> str:
+        """Write the law as a verified TorchScript file usable without Atheria (see atheria.modules.export)."""
+        from atheria.modules.export import export_law
+
+        hp, law = self.hparams, self.law
+        meta = {"law": law.name, "arch": hp.arch, "d_state": hp.d_state, "hidden_channels": hp.hidden_channels,
+                "grid_multiple": law.grid_multiple, "gamma": self.physics.gamma, "normalize": self.physics.normalize}
+        return export_law(law, path, meta)

@@ -1,0 +1,37 @@
+"""`atheria COMMAND`: one argparse subcommand per module; torch and Lightning are imported only by the command run."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from atheria.cli import CliError
+
+COMMANDS = ("status", "stop", "estimate", "export", "render")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `atheria` parser with every command's subparser (each module's `add_parser`)."""
+    parser = argparse.ArgumentParser(prog="atheria", description="Follow, stop, plan and use Atheria training runs "
+                                     "from any machine. `atheria COMMAND --help` describes each command.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"atheria.cli.{name}").add_parser(commands)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; a CliError is one line on stderr and exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

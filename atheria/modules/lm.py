@@ -1,0 +1,83 @@
+"""The language-model LightningModule: GPT-2 + LoRA trained on CE + lambda_phi x a Φ shortfall penalty."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+from torchmetrics.text import Perplexity
+
+from atheria.lm.model import build_gpt2_lora
+from atheria.lm.phi import PhiMeter, phi_penalty
+
+
+def _ids(batch: Any) -> Tensor:
+    return batch["input_ids"] if isinstance(batch, dict) else batch
+
+
+class LMModule(pl.LightningModule):
+    """One training step is one batch of token blocks; checkpoints hold the adapters, not the base model."""
+
+    family = "lm"
+
+    def __init__(self, pretrained: Optional[str] = None, lora_r: int = 8, lora_alpha: int = 32,
+                 lora_dropout: float = 0.1, target_modules: tuple[str, ...] = ("c_attn", "c_proj"),
+                 n_layer: int = 2, n_embd: int = 64, n_head: int = 2,
+                 lambda_phi: float = 1.0, phi_target: float = 6.0, phi_layer: int = -1, lr: float = 2e-4,
+                 betas: tuple[float, float] = (0.9, 0.98), weight_decay: float = 0.01, plateau_factor: float = 0.5,
+                 plateau_patience: int = 2, smoothing: float = 0.1, seed: int = 42) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_gpt2_lora(pretrained, lora_r, lora_alpha, lora_dropout, target_modules, n_layer, n_embd,
+                                     n_head, base_seed=seed)
+        self.phi = PhiMeter(self.model.config.n_embd, seed=seed)
+        self.val_perplexity = Perplexity()
+        # The base model is rebuilt from `pretrained` (or the seeded config); checkpoints need only the adapters.
+        self.strict_loading = False
+        self.register_buffer("loss_smooth", torch.tensor(float("nan")))
+
+    def forward(self, ids: Tensor) -> tuple[Any, Tensor]:
+        """Causal LM outputs (logits, CE loss against the next token) and Φ of the chosen layer's hidden states."""
+        out = self.model(input_ids=ids, labels=ids, output_hidden_states=True)
+        return out, self.phi(out.hidden_states[self.hparams.phi_layer])
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        # Dropout drawn from a generator seeded by the step: a resumed run repeats it exactly.
+        torch.manual_seed(self.hparams.seed * 1_000_003 + self.global_step)
+        out, phi = self(_ids(batch))
+        shortfall = phi_penalty(phi, self.hparams.phi_target)
+        loss = out.loss + self.hparams.lambda_phi * shortfall
+        value = loss.detach()
+        first = torch.isnan(self.loss_smooth)
+        a = self.hparams.smoothing
+        self.loss_smooth.copy_(torch.where(first, value, self.loss_smooth + a * (value - self.loss_smooth)))
+        self.log("train/loss", value, prog_bar=True)
+        self.log("train/loss_smooth", self.loss_smooth, prog_bar=True)
+        self.log_dict({"train/ce": out.loss.detach(), "train/phi": phi.detach(), "train/phi_loss": shortfall.detach()})
+        self.log("episode", float(self.global_step + 1))
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        ids = _ids(batch)
+        out, phi = self(ids)
+        self.val_perplexity.update(out.logits[:, :-1].float(), ids[:, 1:])
+        self.log("val/loss", out.loss, prog_bar=True)
+        self.log("val/phi", phi)
+        self.log("val/perplexity", self.val_perplexity)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=hp.plateau_factor,
+                                                             patience=hp.plateau_patience)
+        val_every = self.trainer.val_check_interval if self.trainer else 1
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val/loss",
+                                                         "interval": "step", "frequency": int(val_every),
+                                                         "strict": False}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        trainable = {f"model.{n}" for n, p in self.model.named_parameters() if p.requires_grad}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
+                                    if k in trainable or not k.startswith("model.")}

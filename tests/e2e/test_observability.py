@@ -1,0 +1,87 @@
+"""What a user who walked away gets, end to end: the resource block on the console and in metrics.csv, the plots,
+training_log.json and the report after a budget stop, and again, over the whole history, after the resumed
+session completes; all of it mirrored to the remote."""
+import csv
+import json
+import time
+
+import psutil
+import pytest
+from matplotlib.image import imread
+from PIL import Image
+import hydra.utils  # noqa: F401
+import lightning.pytorch  # noqa: F401
+
+import atheria.callbacks.plots  # noqa: F401  (these imports are made up front, so the in-process
+import atheria.callbacks.report  # noqa: F401   session's few seconds of budget go to training, not importing)
+import atheria.data  # noqa: F401
+import atheria.modules  # noqa: F401
+from tests.helpers import run_train, train_in_process
+
+pytestmark = pytest.mark.slow
+NAME = "MLP_8ch_D4"
+PANELS = "panels: loss; survival rate; checkpoint timeline; loss distribution"
+
+
+def _logs(root):
+    return root / "logs" / NAME
+
+
+def _resource_rows(root):
+    with open(_logs(root) / "metrics.csv") as f:
+        return [r for r in csv.DictReader(f) if r.get("resources/ram_total_gb")]
+
+
+def _outputs(root):
+    """The training log, the report's text, and the summary PNG's panel list (after checking both PNGs decode)."""
+    logs = _logs(root)
+    for png in ("live_loss.png", "training_summary.png"):
+        assert imread(logs / png).ndim == 3
+    log = json.loads((logs / "training_log.json").read_text())
+    return log, (logs / f"{NAME}_REPORT.md").read_text(), Image.open(logs / "training_summary.png").text["Description"]
+
+
+def test_budget_stop_then_completion_report_the_whole_history(tmp_path, capsys):
+    root, remote = tmp_path / "out", tmp_path / "remote"
+    # In process (start-up is quick and steady here): a 36 s budget of which 26 s are used, so it stops at 90%
+    # (32.4 s) after some seconds of tiny episodes.
+    code = train_in_process(root, "model=mlp", "run.total_episodes=100000", "run.save_every=50", "run.max_hours=0.01",
+                            f"run.session_start={time.time() - 26}", f"storage.remote={remote}")
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("No GPU figures: NVML is unavailable") == 1
+    assert "Resources at episode 1/100000" in out and "Resources at episode 10/100000" in out
+    assert "remaining of 0:00:36" in out and "episodes/min" in out
+    rows = _resource_rows(root)
+    assert [int(float(r["episode"])) for r in rows[:2]] == [1, 10]
+    assert float(rows[0]["resources/ram_total_gb"]) == pytest.approx(psutil.virtual_memory().total / 2 ** 30)
+    assert rows[0]["resources/gpu_util"] == "nan" and 0 < float(rows[0]["resources/remaining_s"]) < 10
+
+    log, report, panels = _outputs(root)
+    stopped = log["episodes"]["done"]
+    assert stopped >= 10 and log["outcome"]["state"] == "stopped-budget"
+    assert [x["episode"] for x in log["losses"]] == list(range(1, stopped + 1))
+    assert log["config"]["run"]["max_hours"] == 0.01 and log["checkpoints"]["latest"]["step"] == stopped
+    assert [s["outcome"] for s in log["sessions"]] == ["stopped-budget"]
+    assert f"Stopped at episode {stopped}/100000 to stay within the session budget" in report
+    assert "Run the same command again" in report and f"`checkpoints/{NAME}/{log['checkpoints']['best']['file']}`" in report
+    assert panels == PANELS
+    for name in ("training_log.json", f"{NAME}_REPORT.md", "training_summary.png", "live_loss.png"):
+        assert (remote / "logs" / NAME / name).read_bytes() == (_logs(root) / name).read_bytes()
+
+    # The next session, from the command line (Hydra), completes the run; the report covers both sessions.
+    second = run_train(root, "model=mlp", f"run.total_episodes={stopped + 3}", f"storage.remote={remote}",
+                       "ckpt_path=last")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"Resources at episode {stopped + 1}/{stopped + 3}" in second.stdout  # first episode of the session
+    log, report, panels = _outputs(root)
+    assert log["outcome"]["state"] == "completed"
+    assert [x["episode"] for x in log["losses"]] == list(range(1, stopped + 4))
+    assert [(s["from_episode"], s["outcome"]) for s in log["sessions"]] == [(0, "stopped-budget"),
+                                                                            (stopped, "completed")]
+    assert f"Completed all {stopped + 3} episodes." in report and "at the end of session 2" in report
+    command = report.rstrip().splitlines()[-1].strip()
+    assert "The run is complete" in report and command.startswith("python train.py ")
+    assert f"run.total_episodes={stopped + 3}" in command and "ckpt_path" not in command
+    assert panels == PANELS
+    assert json.loads((remote / "logs" / NAME / "training_log.json").read_text()) == log
