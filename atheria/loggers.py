@@ -1,6 +1,7 @@
 """Where metrics go: the configured Lightning loggers, made to continue an experiment across sessions."""
 from __future__ import annotations
 
+import csv
 import secrets
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,14 @@ from omegaconf import DictConfig
 
 
 class _AppendingWriter(ExperimentWriter):
-    """Lightning's writer deletes an existing metrics.csv on start; a resumed experiment must keep its history."""
+    """Lightning's writer deletes an existing metrics.csv on start; a resumed experiment must keep its history,
+    with the columns it already has (a session may log fewer metrics than the one before)."""
+
+    def __init__(self, log_dir: str) -> None:
+        super().__init__(log_dir)
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as f:
+                self.metrics_keys = sorted(next(csv.reader(f), []))
 
     def _check_log_dir_exists(self) -> None:
         return None

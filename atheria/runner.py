@@ -10,7 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from atheria.config import ConfigError, validate
 from atheria.config.secrets import redacted
-from atheria.resume import resolve_resume, restore_logs
+from atheria.callbacks.status_file import read_status
+from atheria.resume import Resume, resolve_resume, restore_logs
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.drive import flush_drive_at_exit
 from atheria.storage.layout import Layout
@@ -25,6 +26,7 @@ _QUIET = (
 )
 FINAL_WORDS = {
     "completed": "Completed {episode}/{total} episodes.",
+    "early": "Completed at episode {episode}/{total}: the validation metric of run.early_stop stopped improving.",
     "stopped-budget": "Stopped at episode {episode}/{total} to stay within the session budget. "
                       "Run the same command in the next session to continue.",
     "stopped-signal": "Stopped at episode {episode}/{total} on {signal}. Run the same command to continue.",
@@ -96,6 +98,20 @@ def _total_steps(cfg: DictConfig, data: object) -> int:
     return total
 
 
+def _already_complete(cfg: DictConfig, local: Layout, resume: Optional[Resume], total: int) -> bool:
+    """True (and says so) when the checkpoint reached `total`, or the run already ended early on its own."""
+    if resume is None:
+        return False
+    status = read_status(local.logs)
+    early = status is not None and status.state == "completed" and status.total == total
+    if resume.episode < total and not early:
+        return False
+    how = "" if resume.episode >= total else f", stopped early by run.early_stop at {resume.episode}"
+    print(f"{cfg.name} is already complete ({resume.episode}/{total} episodes{how}); "
+          "raise run.total_episodes to train further.")
+    return True
+
+
 def train(cfg: DictConfig) -> int:
     """Validate, resume or start, build model + data + callbacks + loggers, fit, and say how it ended."""
     validate(cfg)
@@ -106,10 +122,9 @@ def train(cfg: DictConfig) -> int:
         _check_remote(remote)
         flush_drive_at_exit(remote.root)
     resume = resolve_resume(cfg.ckpt_path, local, remote)
-    total = cfg.run.total_episodes
-    if resume and resume.episode >= total:
-        print(f"{cfg.name} is already complete ({resume.episode}/{total} episodes); "
-              "raise run.total_episodes to train further.")
+    if resume:
+        restore_logs(local, remote)
+    if _already_complete(cfg, local, resume, cfg.run.total_episodes):
         return 0
 
     import lightning.pytorch as pl
@@ -123,7 +138,6 @@ def train(cfg: DictConfig) -> int:
     _silence_known_warnings()
     print(describe(cfg))
     pl.seed_everything(cfg.seed, verbose=False)
-    restore_logs(local, remote)
     Path(local.logs).mkdir(parents=True, exist_ok=True)
     (Path(local.logs) / "config.yaml").write_text(OmegaConf.to_yaml(redacted(cfg)))
 
@@ -133,8 +147,7 @@ def train(cfg: DictConfig) -> int:
     data = build_datamodule(cfg)
     data.setup("fit")
     total = _total_steps(cfg, data)
-    if resume and resume.episode >= total:
-        print(f"{cfg.name} is already complete ({resume.episode}/{total} steps, run.max_epochs={cfg.run.max_epochs}).")
+    if _already_complete(cfg, local, resume, total):
         return 0
     machinery = build_callbacks(cfg, local, remote, total)
     trainer = instantiate(cfg.trainer, max_steps=total, callbacks=machinery.callbacks,
@@ -145,7 +158,10 @@ def train(cfg: DictConfig) -> int:
         if machinery.mirror:
             machinery.mirror.close(timeout=5)
     session = machinery.session
-    print(FINAL_WORDS.get(session.stop_reason or "completed", "Stopped at episode {episode}/{total}.").format(
+    reason = session.stop_reason or "completed"
+    if reason == "completed" and trainer.global_step < total:
+        reason = "early"
+    print(FINAL_WORDS.get(reason, "Stopped at episode {episode}/{total}.").format(
         episode=trainer.global_step, total=total, signal=session.signal_name))
     print(f"Checkpoints: {local.checkpoints}  Metrics: {local.logs}")
     return 0

@@ -11,16 +11,16 @@ TINY = ("qca.grid_size=8", "qca.steps=3", "model.hidden_channels=8", "run.total_
         "platform=local")
 
 
-def train_cmd(root: Path, *overrides: str) -> list[str]:
-    """The command line of a tiny train.py run whose files all go under `root`."""
-    return [sys.executable, str(REPO / "train.py"), *TINY, f"storage.local={root}", *overrides]
+def train_cmd(root: Path, *overrides: str, base: tuple[str, ...] = TINY) -> list[str]:
+    """The command line of a tiny train.py run whose files all go under `root` (`base`: the tiny QCA settings)."""
+    return [sys.executable, str(REPO / "train.py"), *base, f"storage.local={root}", *overrides]
 
 
 def run_train(root: Path, *overrides: str, cwd: Path | None = None, timeout: float = 300,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+              env: dict[str, str] | None = None, base: tuple[str, ...] = TINY) -> subprocess.CompletedProcess:
     """Run a tiny train.py to completion and return the finished process (text output captured)."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", **(env or {})}
-    return subprocess.run(train_cmd(root, *overrides), cwd=cwd or root.parent, env=full_env, text=True,
+    return subprocess.run(train_cmd(root, *overrides, base=base), cwd=cwd or root.parent, env=full_env, text=True,
                           capture_output=True, timeout=timeout)
 
 

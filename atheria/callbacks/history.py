@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import Callback
 
 METRICS_NAME = "metrics.csv"
 TRACKED = ("train/", "val/")
+LOSS, SMOOTH = "train/loss", "train/loss_smooth"  # what every model family logs
 
 
 def _number(text: Optional[str]) -> Optional[float]:

@@ -39,7 +39,8 @@ def format_block(episode: int, total: int, res: Resources, clock: BudgetClock,
 
 
 class ResourceMonitor(Callback):
-    """Reports resources at the first episode of each session and every `every` episodes; never stops training."""
+    """Reports resources at the first episode of each session (which also gives every session's metrics the same
+    columns) and every `every` episodes after; never stops training."""
 
     def __init__(self, clock: BudgetClock, every: int, reader: Optional[ResourceReader] = None,
                  say: Callable[[str], None] = print) -> None:

@@ -14,11 +14,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from atheria.callbacks.events import read_events
-from atheria.callbacks.history import EpisodeHistory
+from atheria.callbacks.history import LOSS, SMOOTH, EpisodeHistory
 from atheria.storage.atomic import write_bytes_atomic
 
 LIVE_NAME, SUMMARY_NAME = "live_loss.png", "training_summary.png"
-LOSS, SMOOTH = "train/loss", "train/loss_smooth"
 # The family's key metric for the second panel, first one logged wins: QCA's survival rate, else LM perplexity.
 KEY_METRICS = (("train/survival_rate", "survival rate"), ("val/perplexity", "validation perplexity"))
 TIMELINE = ("start/resume", "save", "mirror", "stop")

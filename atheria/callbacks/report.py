@@ -72,36 +72,43 @@ def _sessions_table(sessions: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def report_markdown(log: dict[str, Any], local: Layout, remote: Optional[Layout], files: list[str]) -> str:
-    """{name}_REPORT.md from the training log: outcome, figures, best checkpoint, sessions, config, files, resume."""
-    st, best, name = log["outcome"] or {}, log["checkpoints"]["best"], log["name"]
+def _outcome(log: dict[str, Any]) -> list[str]:
+    """The outcome in one sentence, then a table: state, episodes, pace, budget, every metric's final value."""
+    st = log["outcome"] or {}
     state = st.get("state", "unknown")
     words = OUTCOMES.get(state, "Ended at episode {episode}/{total} ({state}).")
-    lines = [f"# {name}: training report", "", f"Written {log['written']}, at the end of session "
-             f"{len(log['sessions'])}.", "", "## Outcome", "",
-             words.format(episode=st.get("episode"), total=st.get("total"), state=state), "",
-             "| | |", "|---|---|", f"| state | {state} |", f"| episodes | {st.get('episode')} / {st.get('total')} |"]
+    lines = [words.format(episode=st.get("episode"), total=st.get("total"), state=state), "", "| | |", "|---|---|",
+             f"| state | {state} |", f"| episodes | {st.get('episode')} / {st.get('total')} |"]
     if st.get("episodes_per_min"):
         lines.append(f"| pace (this session) | {st['episodes_per_min']:.2f} episodes/min |")
     if st.get("budget_hours"):
         lines.append(f"| session budget | {st['budget_hours']:g} h, {st.get('budget_used') or 0:.0%} used |")
-    lines += [f"| final {k} | {v:.6g} |" for k, v in log["metrics"]["final"].items()]
-    lines += ["", "## Figures", "", f"![training summary]({SUMMARY_NAME})", "", f"![loss]({LIVE_NAME})", "",
-              "## Best checkpoint", ""]
-    if best:
-        lines.append(f"`{local.rel('checkpoints', best['file'])}`: {best['monitor']} = {best['score']:.6g}; "
-                     f"also kept as `{local.rel('checkpoints', BEST_FINAL)}`.")
-    else:
-        lines.append("None yet: no checkpoint has been scored.")
-    lines += ["", "## Sessions", "", *_sessions_table(log["sessions"]), ""]
+    return lines + [f"| final {k} | {v:.6g} |" for k, v in log["metrics"]["final"].items()]
+
+
+def _best_line(best: Optional[dict[str, Any]], local: Layout) -> str:
+    if not best:
+        return "None yet: no checkpoint has been scored."
+    return (f"`{local.rel('checkpoints', best['file'])}`: {best['monitor']} = {best['score']:.6g}; "
+            f"also kept as `{local.rel('checkpoints', BEST_FINAL)}`.")
+
+
+def report_markdown(log: dict[str, Any], local: Layout, remote: Optional[Layout], files: list[str]) -> str:
+    """{name}_REPORT.md from the training log: outcome, figures, best checkpoint, sessions, config, files, resume."""
+    lines = [f"# {log['name']}: training report", "",
+             f"Written {log['written']}, at the end of session {len(log['sessions'])}.", "",
+             "## Outcome", "", *_outcome(log), "",
+             "## Figures", "", f"![training summary]({SUMMARY_NAME})", "", f"![loss]({LIVE_NAME})", "",
+             "## Best checkpoint", "", _best_line(log["checkpoints"]["best"], local), "",
+             "## Sessions", "", *_sessions_table(log["sessions"]), ""]
     if remote:
         lines += ["This session's final mirror, which carries this report, follows it and is not counted above.", ""]
-    lines += ["## Configuration", "", "```yaml",
-              yaml.safe_dump(log["config"], sort_keys=False).rstrip(), "```", "", "## Files", "",
-              f"Local root `{local.root}`" + (f", mirrored to `{remote.root}`." if remote else " (no remote)."), ""]
-    lines += [f"- `{f}`" for f in files]
-    lines += ["", "## How to resume", ""]
-    if state == "completed":
+    lines += ["## Configuration", "", "```yaml", yaml.safe_dump(log["config"], sort_keys=False).rstrip(), "```", "",
+              "## Files", "",
+              f"Local root `{local.root}`" + (f", mirrored to `{remote.root}`." if remote else " (no remote)."), "",
+              *[f"- `{f}`" for f in files], "",
+              "## How to resume", ""]
+    if (log["outcome"] or {}).get("state") == "completed":
         lines.append("The run is complete. To train further, raise `run.total_episodes` and run the command again:")
     else:
         lines.append("Run the same command again; it continues from the newest valid checkpoint, local or remote:")

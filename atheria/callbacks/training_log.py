@@ -7,11 +7,11 @@ import math
 from dataclasses import asdict
 from typing import Any, Optional, Sequence
 
+from atheria.callbacks.history import LOSS, SMOOTH
 from atheria.callbacks.status_file import Status, utc_iso
 from atheria.storage.manifest import Manifest
 
 LOG_NAME = "training_log.json"
-LOSS, SMOOTH = "train/loss", "train/loss_smooth"
 
 
 def sessions(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

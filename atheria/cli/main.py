@@ -21,9 +21,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    """The parsed command line; overrides may sit anywhere among `estimate`'s options (argparse alone takes a
+    positional list only in one run)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and not any(item.startswith("-") for item in extra):
+        args.overrides += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command; a CliError is one line on stderr and exit code 2."""
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     try:
         return args.run(args)
     except CliError as err:

@@ -13,7 +13,7 @@ import copy
 import json
 import os
 import warnings
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 from torch import Tensor, nn
@@ -27,11 +27,19 @@ class ExportError(Exception):
     """A law that cannot be exported or whose exported file does not reproduce it; the message is one line."""
 
 
-def script(law: nn.Module) -> torch.jit.ScriptModule:
-    """torch.jit.script, without the DeprecationWarning torch 2.13 emits for it (TorchScript is still the format
-    a user can load with torch alone)."""
+@contextlib.contextmanager
+def _jit_quietly() -> Iterator[None]:
+    """Silence the DeprecationWarnings torch 2.13 emits for jit.script/save/load: TorchScript is still the format
+    a user can load with torch alone, on any grid size."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.(script|save|load).* is deprecated",
+                                category=DeprecationWarning)
+        yield
+
+
+def script(law: nn.Module) -> torch.jit.ScriptModule:
+    """torch.jit.script, without its deprecation warning."""
+    with _jit_quietly():
         return torch.jit.script(law)
 
 
@@ -59,7 +67,8 @@ def _same(a: list[Tensor], b: list[Tensor]) -> Optional[str]:
 
 def verify(path: str, eager: nn.Module, x: Tensor) -> None:
     """Load the file back and compare (delta, memory) with the eager law for two steps (the second reads memory)."""
-    loaded = torch.jit.load(path, map_location="cpu")
+    with _jit_quietly():
+        loaded = torch.jit.load(path, map_location="cpu")
     with torch.no_grad():
         delta, memory = eager(x)
         got_delta, got_memory = loaded(x, None)
@@ -82,7 +91,8 @@ def export_law(law: nn.Module, path: str, meta: dict[str, Any]) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = temp_name(os.path.abspath(path))
     try:
-        torch.jit.save(scripted, tmp, _extra_files={META_NAME: json.dumps(meta)})
+        with _jit_quietly():
+            torch.jit.save(scripted, tmp, _extra_files={META_NAME: json.dumps(meta)})
         verify(tmp, eager, random_state(eager.d_state, eager.grid_multiple))
         os.replace(tmp, path)
     finally:
