@@ -153,6 +153,8 @@ def train(cfg: DictConfig) -> int:
     trainer = instantiate(cfg.trainer, max_steps=total, callbacks=machinery.callbacks,
                           logger=build_loggers(cfg, local.logs))
     try:
+        if resume is None and getattr(module, "baseline_validation", False):
+            trainer.validate(module, datamodule=data, verbose=False)  # "before" figures, logged at episode 0
         trainer.fit(module, datamodule=data, ckpt_path=resume.path if resume else None, weights_only=True)
     finally:
         if machinery.mirror:

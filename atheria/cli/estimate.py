@@ -14,7 +14,8 @@ HELP = ("Time a few real training episodes of the composed config on this machin
 
 def add_parser(commands: Any) -> None:
     """Register `estimate` and its options."""
-    p = commands.add_parser("estimate", help="predict a run's duration here and whether it fits the budget", description=HELP)
+    p = commands.add_parser("estimate", help="predict a run's duration here and whether it fits the budget",
+                            description=HELP)
     p.add_argument("overrides", nargs="*", help="overrides as for train.py, e.g. preset=long platform=colab_pro "
                                                 "model=unet model.hidden_channels=128 (options go before or after)")
     p.add_argument("--episodes", type=int, default=3, help="episodes to time after one warm-up episode (3)")
@@ -87,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     if args.cells_per_second is not None:
         if args.cells_per_second <= 0:
             raise CliError(f"--cells-per-second {args.cells_per_second:g} must be a positive number")
+        if cfg.model.family != "qca":
+            raise CliError(f"--cells-per-second plans QCA laws (grid x steps); model.family={cfg.model.family} "
+                           "is timed on this machine without it")
         per_episode = cell_steps(cfg) / args.cells_per_second
         q = cfg.qca
         print(f"Assumed {args.cells_per_second:g} cell-steps/s: {q.grid_size}^2 grid x {q.steps} steps x batch "

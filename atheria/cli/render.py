@@ -15,7 +15,8 @@ MAX_FRAMES = 100
 
 def add_parser(commands: Any) -> None:
     """Register `render` and its options."""
-    p = commands.add_parser("render", help="PNG frames and a GIF of a trained law evolving a random state", description=HELP)
+    p = commands.add_parser("render", help="PNG frames and a GIF of a trained law evolving a random state",
+                            description=HELP)
     p.add_argument("ckpt", help="a checkpoint file, e.g. outputs/checkpoints/NAME/best-final.ckpt")
     p.add_argument("--grid", type=int, default=128, help="grid side; a multiple of 4 for UNET, 2 for SNN_UNET (128)")
     p.add_argument("--steps", type=int, default=200, help="QCA steps to evolve (200)")

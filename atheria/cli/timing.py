@@ -13,8 +13,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
-from atheria.data import EpisodeDataModule
-from atheria.modules import build_module
+from atheria.modules import build_datamodule, build_module
 
 WARMUP = 1  # the first episode pays for allocation and kernel selection; a run pays it once
 
@@ -36,7 +35,8 @@ def time_episodes(cfg: DictConfig, episodes: int) -> tuple[float, str]:
     """Mean seconds per training episode (forward, backward, optimizer step) after the warm-up, and the device."""
     pl.seed_everything(cfg.seed, verbose=False)
     module = build_module(cfg)
-    data = EpisodeDataModule(cfg.seed, cfg.qca.batch_size, cfg.qca.grid_size, cfg.model.d_state)
+    data = build_datamodule(cfg)
+    data.setup("fit")
     clock = EpisodeClock()
     lightning_log = logging.getLogger("lightning.pytorch")
     level = lightning_log.level

@@ -20,6 +20,7 @@ class LMModule(pl.LightningModule):
     """One training step is one batch of token blocks; checkpoints hold the adapters, not the base model."""
 
     family = "lm"
+    baseline_validation = True  # validate once before training, so perplexity before/after is in the metrics
 
     def __init__(self, pretrained: Optional[str] = None, lora_r: int = 8, lora_alpha: int = 32,
                  lora_dropout: float = 0.1, target_modules: tuple[str, ...] = ("c_attn", "c_proj"),
@@ -65,6 +66,7 @@ class LMModule(pl.LightningModule):
         self.log("val/loss", out.loss, prog_bar=True)
         self.log("val/phi", phi)
         self.log("val/perplexity", self.val_perplexity)
+        self.log("episode", float(self.global_step))
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams

@@ -13,7 +13,7 @@ from atheria.models.base import Law
 from atheria.modules.export import META_NAME, ExportError, export_law, script, verify
 from atheria.modules.loading import load_module
 from atheria.storage.finder import CorruptCheckpoint
-from tests.helpers import load, run_train
+from tests.helpers import load, train_in_process
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 
@@ -84,7 +84,8 @@ def test_loading_refuses_unknown_families_incomplete_and_malicious_checkpoints(t
              "weightless.ckpt": {"global_step": 1, "hyper_parameters": ckpt["hyper_parameters"]},
              "wrong.ckpt": {**ckpt, "hyper_parameters": {**ckpt["hyper_parameters"], "hidden_channels": 4}}}
     reasons = {"family.ckpt": "model family 'rnn' is unknown; known: qca",
-               "weightless.ckpt": "has no hyper_parameters and state_dict", "wrong.ckpt": "does not rebuild a QCAModule"}
+               "weightless.ckpt": "has no hyper_parameters and state_dict",
+               "wrong.ckpt": "does not rebuild a QCAModule"}
     for name, content in cases.items():
         torch.save(content, tmp_path / name)
         with pytest.raises(CorruptCheckpoint, match=reasons[name]):
@@ -114,12 +115,11 @@ def test_export_command_writes_beside_the_experiment_and_fails_in_one_line(tmp_p
 
 
 @pytest.mark.slow
-def test_a_completed_run_exports_its_final_law_and_mirrors_it(tmp_path):
+def test_a_completed_run_exports_its_final_law_and_mirrors_it(tmp_path, capsys):
     root, remote = tmp_path / "out", tmp_path / "remote"
-    proc = run_train(root, "model=deep_qca", f"storage.remote={remote}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert train_in_process(root, "model=deep_qca", f"storage.remote={remote}") == 0
     exported = root / "exports" / "DEEP_QCA_8ch_D4_model.pt"
-    assert f"Exported the trained model (TorchScript, verified) to {exported}" in proc.stdout
+    assert f"Exported the trained model (TorchScript, verified) to {exported}" in capsys.readouterr().out
     assert (remote / "exports" / exported.name).read_bytes() == exported.read_bytes()
     module, _ = load_module(root / "checkpoints" / "DEEP_QCA_8ch_D4" / "last.ckpt")
     x = odd_state(module.law)

@@ -18,7 +18,7 @@ from tests.helpers import REPO, wait_for
 
 RUNNING = Status("UNET_64ch_D8", 2000, episode=800, loss_smooth=0.123456, episodes_per_min=2.5, eta_s=28800.0,
                  last_checkpoint="/content/atheria/checkpoints/UNET_64ch_D8/ep000800.ckpt",
-                 last_checkpoint_at=utc_iso(time.time() - 180), budget_hours=20.0, budget_used=0.25, cadence_s=30.0)
+                 budget_hours=20.0, budget_used=0.25, cadence_s=30.0)
 
 
 def put(root: str, status: Status, age_s: float = 0.0) -> None:
@@ -41,7 +41,7 @@ def root(request, tmp_path):
 
 
 def test_status_lists_every_experiment_with_its_progress_and_flags_a_dead_one(root, capsys):
-    put(root, RUNNING)
+    put(root, replace(RUNNING, last_checkpoint_at=utc_iso(time.time() - 180)))
     put(root, replace(RUNNING, name="SNN_stale", episode=10), age_s=2 * 3600)
     put(root, replace(RUNNING, name="MLP_done", state="completed", episode=2000, eta_s=None), age_s=3 * 86400)
     assert main(["status", root]) == 0

@@ -14,7 +14,7 @@ from atheria.cli.main import main
 from atheria.storage.paths import join
 from tests.helpers import REPO, load, train_cmd, wait_for
 
-NAME = "UNET_8ch_D4"
+NAME = "MLP_8ch_D4"
 
 
 def test_a_request_is_seen_in_either_dir_and_removed_from_both(tmp_path):
@@ -68,8 +68,8 @@ def status(root, name=NAME):
 def test_a_running_training_stops_on_request_saved_and_mirrored(tmp_path):
     root, remote = tmp_path / "out", tmp_path / "remote"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    train = subprocess.Popen(train_cmd(root, "model=unet", "qca.grid_size=16", "qca.steps=10",
-                                       "run.total_episodes=100000", "run.save_every=3", f"storage.remote={remote}"),
+    train = subprocess.Popen(train_cmd(root, "model=mlp", "run.total_episodes=100000", "run.save_every=3",
+                                       f"storage.remote={remote}"),
                              cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: (root / "checkpoints" / NAME / "ep000003.ckpt").exists(), timeout=120)

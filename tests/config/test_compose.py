@@ -1,0 +1,76 @@
+"""Every model x preset x platform composes and validates, with the values the contract promises."""
+import itertools
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from atheria.config import CONF_DIR, ConfigError, check_group_choices, register_resolvers, validate
+from atheria.config.resolvers import detect_platform
+
+MODELS = ["unet", "snn_unet", "mlp", "deep_qca", "gpt2_lora"]
+PRESETS = {"quick": (100, 32, 5, 20), "standard": (500, 64, 10, 50), "long": (2000, 128, 20, 100)}
+PLATFORMS = {"local": (None, "outputs", None), "colab_free": (10, "/content/atheria", "/content/drive/MyDrive/Atheria"),
+             "colab_pro": (20, "/content/atheria", "/content/drive/MyDrive/Atheria"),
+             "kaggle": (9, "/kaggle/working/atheria", None)}
+
+
+def composed(*overrides):
+    register_resolvers()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("model,preset,platform",
+                         list(itertools.product(MODELS, PRESETS, [*PLATFORMS, "auto"])))
+def test_every_combination_composes_and_validates(model, preset, platform):
+    cfg = composed(f"model={model}", f"preset={preset}", f"platform={platform}")
+    validate(cfg)
+    episodes, grid, save, sync = PRESETS[preset]
+    assert (cfg.run.total_episodes, cfg.run.save_every, cfg.run.sync_every) == (episodes, save, sync)
+    assert cfg.qca.grid_size == grid
+    expected = PLATFORMS[detect_platform() if platform == "auto" else platform]
+    assert (cfg.run.max_hours, cfg.storage.local, cfg.storage.remote) == expected
+    assert cfg.trainer.max_steps == episodes
+
+
+def test_the_embedded_default_is_the_first_test_recipe():
+    cfg = composed()
+    assert (cfg.model.arch, cfg.model.d_state, cfg.model.hidden_channels) == ("unet", 4, 16)
+    assert (cfg.qca.grid_size, cfg.qca.steps, cfg.run.total_episodes) == (32, 50, 100)
+    assert cfg.logger[0]["_target_"].endswith("HistoryCSVLogger") and cfg.ckpt_path == "last"
+    assert cfg.name == "UNET_16ch_D4" and cfg.optim.lr == 1e-4
+
+
+def test_auto_detects_colab_and_kaggle(tmp_path):
+    missing = tmp_path / "no-content"
+    assert detect_platform({"KAGGLE_KERNEL_RUN_TYPE": "Interactive"}, missing) == "kaggle"
+    assert detect_platform({"COLAB_GPU": "1"}, missing) == "colab_free"
+    assert detect_platform({}, tmp_path) == "colab_free"  # a /content folder
+    assert detect_platform({"HOME": "/root"}, missing) == "local"
+
+
+def test_curriculum_phases():
+    one = composed("experiment=curriculum_phase1")
+    two = composed("experiment=curriculum_phase2")
+    assert (one.model.hidden_channels, one.qca.grid_size, one.qca.steps, one.optim.lr, one.run.total_episodes) == \
+        (32, 32, 50, 1e-4, 500)
+    assert (two.model.hidden_channels, two.qca.grid_size, two.qca.steps, two.optim.lr, two.run.total_episodes) == \
+        (64, 64, 100, 5e-5, 1000)
+    assert two.init_from == one.name and two.qca.gamma == 0.01
+
+
+def test_sweep_overrides_are_checked_option_by_option():
+    check_group_choices(["model=unet,mlp", "preset=quick"], CONF_DIR)
+    with pytest.raises(ConfigError, match=r"model='mpl' is not a model option; accepted: deep_qca, gpt2_lora"):
+        check_group_choices(["model=unet,mpl"], CONF_DIR)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.lora_r=0", "model.lora_r=0 is invalid"),
+    ("model.phi_target=12", "model.phi_target=12 is invalid; accepted: a number in (0, 10)"),
+    ("data.path=/nowhere/text.txt", "data.path='/nowhere/text.txt' is invalid"),
+])
+def test_language_model_settings_are_checked(override, message):
+    with pytest.raises(ConfigError) as err:
+        validate(composed("model=gpt2_lora", override))
+    assert message in str(err.value) and "\n" not in str(err.value)
