@@ -77,6 +77,8 @@ def _outcome(log: dict[str, Any]) -> list[str]:
     st = log["outcome"] or {}
     state = st.get("state", "unknown")
     words = OUTCOMES.get(state, "Ended at episode {episode}/{total} ({state}).")
+    if state == "completed" and (st.get("episode") or 0) < (st.get("total") or 0):
+        words = "Completed at episode {episode}/{total}: run.early_stop ended it when validation stopped improving."
     lines = [words.format(episode=st.get("episode"), total=st.get("total"), state=state), "", "| | |", "|---|---|",
              f"| state | {state} |", f"| episodes | {st.get('episode')} / {st.get('total')} |"]
     if st.get("episodes_per_min"):

@@ -55,7 +55,7 @@ def cell_steps(cfg: Any) -> int:
 def hours(seconds: float) -> str:
     """A duration as H:MM:SS with the hours as a number."""
     s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d} ({seconds:.0f} s = {seconds / 3600:.2f} h)"
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d} ({seconds:,.1f} s = {seconds / 3600:.2f} h)"
 
 
 def plan(cfg: Any, seconds_per_episode: float) -> list[str]:

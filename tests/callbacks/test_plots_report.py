@@ -94,14 +94,15 @@ def test_sessions_come_from_the_timeline(tmp_path):
     assert found[0]["budget_hours"] == 10.0 and found[2]["ended"] is None
 
 
-@pytest.mark.parametrize("state, words", [
-    ("stopped-budget", "Stopped at episode 30/50 to stay within the session budget"),
-    ("completed", "Completed all 50 episodes."),
+@pytest.mark.parametrize("state, total, words", [
+    ("stopped-budget", 50, "Stopped at episode 30/50 to stay within the session budget"),
+    ("completed", 30, "Completed all 30 episodes."),
+    ("completed", 50, "Completed at episode 30/50: run.early_stop ended it"),
 ])
-def test_report_and_json_after_a_stop(tmp_path, state, words):
+def test_report_and_json_after_a_stop(tmp_path, state, total, words):
     local = Layout(str(tmp_path), NAME)
     two_sessions(local.logs)
-    write_status(local.logs, Status(NAME, 50, state=state, episode=30, budget_hours=10.0, budget_used=0.85))
+    write_status(local.logs, Status(NAME, total, state=state, episode=30, budget_hours=10.0, budget_used=0.85))
     history = EpisodeHistory(local.logs)
     for row in qca_rows():
         history.record(int(row["episode"]), {k: v for k, v in row.items() if k != "episode"}, "train/")
@@ -111,7 +112,7 @@ def test_report_and_json_after_a_stop(tmp_path, state, words):
     TrainingReport(history, local, Layout("/drive", NAME), config, "python train.py preset=long",
                    say=lambda _: None).write(best)
     log = json.loads((tmp_path / "logs" / NAME / "training_log.json").read_text())
-    assert log["outcome"]["state"] == state and log["episodes"] == {"done": 30, "total": 50, "logged": 30}
+    assert log["outcome"]["state"] == state and log["episodes"] == {"done": 30, "total": total, "logged": 30}
     assert [x["episode"] for x in log["losses"]] == list(range(1, 31))
     assert log["losses"][0] == {"episode": 1, "loss": 3 - 1 / 30, "loss_smooth": 3.1 - 1 / 30}
     assert log["metrics"]["per_episode"][29]["train/survival_rate"] is None  # NaN is written as null

@@ -17,7 +17,7 @@ def test_cells_per_second_predicts_duration_budget_fit_and_sessions(capsys):
     out = capsys.readouterr().out
     assert "2,560 cell-steps, 1 s per episode" in out
     assert "Episodes per hour: 3,600" in out
-    assert "50 episodes (run.total_episodes) in 0:00:50 (50 s = 0.01 h)" in out
+    assert "50 episodes (run.total_episodes) in 0:00:50 (50.0 s = 0.01 h)" in out
     # 0.01 h x 0.9 = 32.4 s per session: 32 episodes fit, so 2 sessions.
     assert "does not fit; about 32 of 50 episodes fit in one session, so 2 sessions" in out
     assert main(["estimate", *PLANNED, "run.max_hours=1", "--cells-per-second", "2560"]) == 0
@@ -46,7 +46,7 @@ def test_measured_prediction_is_within_a_factor_of_3_of_a_real_run(tmp_path, cap
     unused = tmp_path / "unused"
     assert main(["estimate", *TINY, *config, "--episodes", "5", f"storage.local={unused}"]) == 0
     out = capsys.readouterr().out
-    predicted_s = float(re.search(r"12 episodes \(run.total_episodes\) in \S+ \(([\d.]+) s", out)[1])
+    predicted_s = float(re.search(r"12 episodes \(run.total_episodes\) in \S+ \(([\d.,]+) s", out)[1].replace(",", ""))
     assert not unused.exists(), "estimate must not write a run's files"
     assert train_in_process(tmp_path / "out", *config) == 0
     st = json.loads((tmp_path / "out" / "logs" / "UNET_8ch_D4" / "status.json").read_text())
