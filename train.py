@@ -5,6 +5,7 @@
     python train.py -m model.d_state=4,8 model.hidden_channels=32,64
 """
 import sys
+from typing import Optional
 
 import hydra
 from omegaconf import DictConfig
@@ -13,17 +14,19 @@ from atheria.config import CONF_DIR, ConfigError, check_group_choices, register_
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    """Run one experiment; a bad config exits 2 with a one-line message before anything is written."""
+def main(cfg: DictConfig) -> Optional[float]:
+    """Run one experiment (a job of a sweep under -m); returns its best smoothed loss, a sweeper's objective.
+    A bad config exits 2 with a one-line message before anything is written."""
     from atheria.runner import train
 
     try:
-        code = train(cfg)
+        outcome = train(cfg)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    if code:
-        sys.exit(code)
+    if outcome.code:
+        sys.exit(outcome.code)
+    return outcome.best_loss
 
 
 if __name__ == "__main__":

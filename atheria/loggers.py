@@ -10,6 +10,8 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig
 
+from atheria.sweeps import sweep_id
+
 
 class _AppendingWriter(ExperimentWriter):
     """Lightning's writer deletes an existing metrics.csv on start; a resumed experiment must keep its history,
@@ -48,5 +50,7 @@ def build_loggers(cfg: DictConfig, logs_dir: str) -> list[Any]:
             if not id_file.exists():
                 id_file.write_text(secrets.token_hex(8))
             extra = {"id": id_file.read_text().strip(), "resume": "allow"}
+            if sweep_id():
+                extra["group"] = sweep_id()  # the jobs of one sweep, grouped in W&B
         loggers.append(instantiate(item, **extra))
     return loggers

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +16,7 @@ from atheria.resume import Resume, resolve_resume, restore_logs
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.drive import flush_drive_at_exit
 from atheria.storage.layout import Layout
+from atheria.sweeps import best_smoothed_loss, budget_spent, current_job_name, mark_budget_spent
 from atheria.storage.paths import join, url_to_fs
 
 _QUIET = (
@@ -112,10 +114,30 @@ def _already_complete(cfg: DictConfig, local: Layout, resume: Optional[Resume], 
     return True
 
 
-def train(cfg: DictConfig) -> int:
+@dataclass(frozen=True)
+class Outcome:
+    """How a session of one experiment ended: the exit code, and the best smoothed loss (a sweep's objective)."""
+
+    code: int
+    best_loss: Optional[float] = None
+
+
+def _budget_already_spent(cfg: DictConfig) -> bool:
+    """True when an earlier job of this session used the budget up, or the session is past its stop point."""
+    from atheria.callbacks.budget_clock import BudgetClock, session_start
+
+    clock = BudgetClock(cfg.run.max_hours, cfg.run.stop_at, session_start(cfg.platform.name, cfg.run.session_start))
+    return budget_spent() or clock.should_stop()
+
+
+def train(cfg: DictConfig) -> Outcome:
     """Validate, resume or start, build model + data + callbacks + loggers, fit, and say how it ended."""
+    OmegaConf.update(cfg, "name", current_job_name(cfg))
     validate(cfg)
     local = Layout(cfg.storage.local, cfg.name)
+    if _budget_already_spent(cfg):
+        print(f"Skipping {cfg.name}: the session budget is spent. Run the same command next session to continue.")
+        return Outcome(0, best_smoothed_loss(local.logs))
     remote: Optional[Layout] = Layout(cfg.storage.remote, cfg.name) if cfg.storage.remote else None
     init_source = _init_source(cfg) if cfg.init_from else None
     if remote:
@@ -125,7 +147,7 @@ def train(cfg: DictConfig) -> int:
     if resume:
         restore_logs(local, remote)
     if _already_complete(cfg, local, resume, cfg.run.total_episodes):
-        return 0
+        return Outcome(0, best_smoothed_loss(local.logs))
 
     import lightning.pytorch as pl
     from hydra.utils import instantiate
@@ -148,7 +170,7 @@ def train(cfg: DictConfig) -> int:
     data.setup("fit")
     total = _total_steps(cfg, data)
     if _already_complete(cfg, local, resume, total):
-        return 0
+        return Outcome(0, best_smoothed_loss(local.logs))
     machinery = build_callbacks(cfg, local, remote, total)
     trainer = instantiate(cfg.trainer, max_steps=total, callbacks=machinery.callbacks,
                           logger=build_loggers(cfg, local.logs))
@@ -161,9 +183,11 @@ def train(cfg: DictConfig) -> int:
             machinery.mirror.close(timeout=5)
     session = machinery.session
     reason = session.stop_reason or "completed"
+    if reason == "stopped-budget":
+        mark_budget_spent()
     if reason == "completed" and trainer.global_step < total:
         reason = "early"
     print(FINAL_WORDS.get(reason, "Stopped at episode {episode}/{total}.").format(
         episode=trainer.global_step, total=total, signal=session.signal_name))
     print(f"Checkpoints: {local.checkpoints}  Metrics: {local.logs}")
-    return 0
+    return Outcome(0, best_smoothed_loss(local.logs))

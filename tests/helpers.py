@@ -48,7 +48,7 @@ def train_in_process(root: Path, *overrides: str) -> int:
     """Run a tiny training session in this process (for remotes that live in this process, like memory://)."""
     from atheria.runner import train
 
-    return train(compose(root, *overrides))
+    return train(compose(root, *overrides)).code
 
 
 def load(path: Path) -> dict:

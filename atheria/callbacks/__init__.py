@@ -30,6 +30,7 @@ def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout], to
     from atheria.callbacks.status_file import Status
     from atheria.callbacks.tiered import TieredCheckpoint
     from atheria.storage.mirror import Mirror
+    from atheria.sweeps import sweep_id
 
     run = cfg.run
     clock = BudgetClock(run.max_hours, run.stop_at, session_start(cfg.platform.name, run.session_start))
@@ -37,7 +38,7 @@ def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout], to
     checkpoints = TieredCheckpoint(local, run.save_every, run.sync_every, run.keep_best, clock, mirror,
                                    final_sync_timeout=run.final_sync_timeout)
     status_rel = local.rel("logs", "status.json")
-    session = SessionCallback(clock, Status(cfg.name, total, budget_hours=run.max_hours), local.logs,
+    session = SessionCallback(clock, Status(cfg.name, total, budget_hours=run.max_hours, sweep=sweep_id()), local.logs,
                               publish=(lambda: mirror.submit([status_rel])) if mirror else (lambda: None),
                               remote_logs_dir=remote.logs if remote else None)
     early = []

@@ -37,6 +37,7 @@ class Status:
     budget_hours: Optional[float] = None
     budget_used: Optional[float] = None
     cadence_s: Optional[float] = None
+    sweep: Optional[str] = None
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     updated: str = field(default_factory=utc_iso)

@@ -79,6 +79,33 @@ def plan(cfg: Any, seconds_per_episode: float) -> list[str]:
     return lines
 
 
+def assumed(cfg: Any, cells_per_second: float) -> float:
+    """Seconds per episode at an assumed speed: grid^2 x steps x batch / X (QCA laws only)."""
+    if cells_per_second <= 0:
+        raise CliError(f"--cells-per-second {cells_per_second:g} must be a positive number")
+    if cfg.model.family != "qca":
+        raise CliError(f"--cells-per-second plans QCA laws (grid x steps); model.family={cfg.model.family} "
+                       "is timed on this machine without it")
+    q, per_episode = cfg.qca, cell_steps(cfg) / cells_per_second
+    print(f"Assumed {cells_per_second:g} cell-steps/s: {q.grid_size}^2 grid x {q.steps} steps x batch "
+          f"{q.batch_size} = {cell_steps(cfg):,} cell-steps, {per_episode:.4g} s per episode.")
+    return per_episode
+
+
+def measured(cfg: Any, episodes: int) -> float:
+    """Seconds per episode timed on this machine (and, for QCA laws, the rate to reuse as --cells-per-second)."""
+    from atheria.cli.timing import time_episodes
+
+    if episodes < 1:
+        raise CliError(f"--episodes {episodes} must be a positive integer")
+    print(f"Timing {episodes} training episodes after 1 warm-up...", flush=True)
+    per_episode, device = time_episodes(cfg, episodes)
+    rate = (f" ({cell_steps(cfg) / per_episode:.3g} cell-steps/s, usable as --cells-per-second elsewhere)"
+            if cfg.model.family == "qca" else "")
+    print(f"Measured on {device}: {per_episode:.4g} s per episode{rate}.")
+    return per_episode
+
+
 def run(args: argparse.Namespace) -> int:
     """Compose, then time real episodes (or assume --cells-per-second), and print the plan."""
     from atheria.runner import describe
@@ -86,23 +113,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = compose_config(args.overrides)
     print(describe(cfg))
     if args.cells_per_second is not None:
-        if args.cells_per_second <= 0:
-            raise CliError(f"--cells-per-second {args.cells_per_second:g} must be a positive number")
-        if cfg.model.family != "qca":
-            raise CliError(f"--cells-per-second plans QCA laws (grid x steps); model.family={cfg.model.family} "
-                           "is timed on this machine without it")
-        per_episode = cell_steps(cfg) / args.cells_per_second
-        q = cfg.qca
-        print(f"Assumed {args.cells_per_second:g} cell-steps/s: {q.grid_size}^2 grid x {q.steps} steps x batch "
-              f"{q.batch_size} = {cell_steps(cfg):,} cell-steps, {per_episode:.4g} s per episode.")
+        per_episode = assumed(cfg, args.cells_per_second)
     else:
-        if args.episodes < 1:
-            raise CliError(f"--episodes {args.episodes} must be a positive integer")
-        from atheria.cli.timing import time_episodes
-
-        print(f"Timing {args.episodes} training episodes after 1 warm-up...", flush=True)
-        per_episode, device = time_episodes(cfg, args.episodes)
-        print(f"Measured on {device}: {per_episode:.4g} s per episode "
-              f"({cell_steps(cfg) / per_episode:.3g} cell-steps/s, usable as --cells-per-second on another machine).")
+        per_episode = measured(cfg, args.episodes)
     print("\n".join(plan(cfg, per_episode)))
     return 0

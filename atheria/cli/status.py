@@ -6,9 +6,12 @@ import argparse
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from atheria.cli import CliError, one_line
+
+if TYPE_CHECKING:  # imported when a command runs, so that `atheria status --help` stays light
+    from atheria.callbacks.status_file import Status
 
 HELP = "Show how far the runs under a root got, their pace, ETA and budget (local dir, Drive path or URL)."
 
@@ -44,7 +47,7 @@ def experiment_names(root: str) -> list[str]:
     return sorted(e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e["type"] == "directory")
 
 
-def read_runs(root: str, name: Optional[str] = None) -> list[Any]:
+def read_runs(root: str, name: Optional[str] = None) -> list["Status"]:
     """The Status of every experiment under `root` with a status.json (or of `name`), sorted by name."""
     from atheria.callbacks.status_file import read_status
     from atheria.storage.paths import join
@@ -66,7 +69,7 @@ def read_runs(root: str, name: Optional[str] = None) -> list[Any]:
     return runs
 
 
-def report(root: str, runs: list[Any], now: datetime) -> str:
+def report(root: str, runs: list["Status"], now: datetime) -> str:
     """The text for one refresh: a block per run."""
     from atheria.cli.status_view import describe_status
 
@@ -75,7 +78,7 @@ def report(root: str, runs: list[Any], now: datetime) -> str:
     return "\n\n".join(describe_status(st, now) for st in runs)
 
 
-def live(runs: list[Any], now: datetime) -> bool:
+def live(runs: list["Status"], now: datetime) -> bool:
     """True while any run is running and not probably dead."""
     from atheria.cli.status_view import is_stale
 

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:  # at run time only the attributes are read, so `atheria status --help` imports nothing heavy
+    from atheria.callbacks.status_file import Status
 
 BAR_WIDTH = 30
 # A running run is "probably dead" when its status is older than this many expected intervals plus the slack
@@ -52,20 +55,20 @@ def bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
     return f"[{'#' * filled}{'-' * (width - filled)}] {fraction:4.0%}"
 
 
-def expected_interval_s(st: Any) -> float:
+def expected_interval_s(st: "Status") -> float:
     """How often a running run rewrites its status: its cadence, or one episode when episodes are slower."""
     cadence = st.cadence_s or 30.0
     per_episode = 60.0 / st.episodes_per_min if st.episodes_per_min else 0.0
     return max(cadence, per_episode)
 
 
-def is_stale(st: Any, now: datetime) -> bool:
+def is_stale(st: "Status", now: datetime) -> bool:
     """True for a run that says it is running but has not updated its status for far longer than it should."""
     age = age_s(st.updated, now)
     return st.state == "running" and age is not None and age > DEAD_INTERVALS * expected_interval_s(st) + DEAD_SLACK_S
 
 
-def describe_status(st: Any, now: Optional[datetime] = None) -> str:
+def describe_status(st: "Status", now: Optional[datetime] = None) -> str:
     """Three or four lines about one run, for `atheria status`."""
     now = now or datetime.now(timezone.utc)
     loss = "-" if st.loss_smooth is None else f"{st.loss_smooth:.4g}"
