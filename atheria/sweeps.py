@@ -92,7 +92,8 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         overrides = list(config.hydra.overrides.task)
         command = " ".join(sorted(overrides))
-        os.environ[SWEEP_ENV] = "sweep-" + hashlib.sha1(command.encode()).hexdigest()[:8]
+        defining = " ".join(sorted(o for o in overrides if not o.partition("=")[0].startswith(PLUMBING)))
+        os.environ[SWEEP_ENV] = "sweep-" + hashlib.sha1(defining.encode()).hexdigest()[:8]  # same sweep, any budget
         os.environ[SWEPT_ENV] = ",".join(sorted(swept_keys(overrides, config.hydra.sweeper.get("params"))))
         self.rows, self.command = [], command
 
