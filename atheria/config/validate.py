@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-GROUPS = ("model", "preset", "platform", "logger", "trainer", "experiment")
+GROUPS = ("model", "preset", "platform", "logger", "trainer", "experiment", "hparams_search")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]*$")
 
 

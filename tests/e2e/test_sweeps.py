@@ -66,3 +66,17 @@ def test_a_sweep_stopped_by_the_budget_skips_the_rest_and_the_rerun_completes_ev
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert steps(root) == {"MLP_16ch_D2": 60, "MLP_16ch_D3": 60, "MLP_16ch_D4": 60}
     assert all(r["state"] == "completed" for r in summary(root).values())
+
+
+def test_optuna_search_minimises_the_best_smoothed_loss(tmp_path):
+    import yaml
+
+    root = tmp_path / "out"
+    proc = sweep(root, "hparams_search=qca_optuna", "hydra.sweeper.n_trials=3", "run.total_episodes=4")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = list((root / "logs").iterdir())
+    assert len(trials) == 3 and all("__optim.lr=" in t.name for t in trials)
+    results = yaml.safe_load((root / "sweeps" / "optimization_results.yaml").read_text())
+    best = min(float(r["best_loss_smooth"]) for r in summary(root).values())
+    assert results["best_value"] == pytest.approx(best)
+    assert set(results["best_params"]) == {"optim.lr", "model.hidden_channels", "model.d_state"}
