@@ -8,6 +8,7 @@ from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig
 
 from atheria.sweeps import sweep_id
@@ -31,6 +32,7 @@ class HistoryCSVLogger(CSVLogger):
     """CSVLogger that appends to the experiment's metrics.csv instead of replacing it."""
 
     @property
+    @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)

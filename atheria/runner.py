@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,10 +160,15 @@ def train(cfg: DictConfig) -> Outcome:
     from atheria.modules.warmstart import warm_start
 
     _silence_known_warnings()
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    if rank_zero_only.rank > 0:  # DDP's other ranks: rank zero speaks, writes and mirrors for the run
+        sys.stdout = open(os.devnull, "w")
     print(describe(cfg))
     pl.seed_everything(cfg.seed, verbose=False)
-    Path(local.logs).mkdir(parents=True, exist_ok=True)
-    (Path(local.logs) / "config.yaml").write_text(OmegaConf.to_yaml(redacted(cfg)))
+    if rank_zero_only.rank == 0:
+        Path(local.logs).mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(str(Path(local.logs) / "config.yaml"), OmegaConf.to_yaml(redacted(cfg)).encode())
 
     module = build_module(cfg)
     if init_source and resume is None:

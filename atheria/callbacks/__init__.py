@@ -34,7 +34,9 @@ def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout], to
 
     run = cfg.run
     clock = BudgetClock(run.max_hours, run.stop_at, session_start(cfg.platform.name, run.session_start))
-    mirror = Mirror(local.root, remote.root) if remote else None
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    mirror = Mirror(local.root, remote.root) if remote and rank_zero_only.rank == 0 else None
     checkpoints = TieredCheckpoint(local, run.save_every, run.sync_every, run.keep_best, clock, mirror,
                                    final_sync_timeout=run.final_sync_timeout)
     status_rel = local.rel("logs", "status.json")

@@ -72,7 +72,7 @@ class SessionCallback(Callback):
         self._install_signals()
         self.requests.start()
         self._session_t0, self._session_step0 = time.monotonic(), trainer.global_step
-        self.events.add("resume" if trainer.global_step else "start", trainer.global_step,
+        self._event(trainer, "resume" if trainer.global_step else "start", trainer.global_step,
                         budget_hours=self.clock.budget_s / 3600 if self.clock.budget_s else None)
         budget = self.clock.budget_s
         if budget:
@@ -94,12 +94,12 @@ class SessionCallback(Callback):
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         self._decide(trainer)
         self.status.state = self.stop_reason or "stopped-budget"
-        self.events.add("stop", trainer.global_step, reason=self.status.state)
+        self._event(trainer, "stop", trainer.global_step, reason=self.status.state)
         self._write_status(trainer, force=True)
 
     def on_exception(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException) -> None:
         self.status.state = "failed"
-        self.events.add("stop", trainer.global_step, reason="failed", error=type(exception).__name__)
+        self._event(trainer, "stop", trainer.global_step, reason="failed", error=type(exception).__name__)
         self._write_status(trainer, force=True)
         self._restore_signals()
         self.requests.close()
@@ -108,33 +108,43 @@ class SessionCallback(Callback):
         self._restore_signals()
         self.requests.close()
 
+    def _event(self, trainer: "pl.Trainer", kind: str, episode: int, **detail: Any) -> None:
+        if trainer.is_global_zero:
+            self.events.add(kind, episode, **detail)
+
     # decisions -----------------------------------------------------------------------------------------------
     def _decide(self, trainer: "pl.Trainer") -> None:
-        """Set the stop reason (and trainer.should_stop) when the run is complete, signalled or out of budget."""
+        """Set the stop reason (and trainer.should_stop) when the run is complete, signalled, asked to stop or out
+        of budget; under DDP rank zero decides for all ranks, so they stop together."""
         if self.stop_reason is not None:
             return
+        reason = trainer.strategy.broadcast(self._reason(trainer), src=0)
+        if reason is not None:
+            self.stop_reason = reason
+            trainer.should_stop = True
+
+    def _reason(self, trainer: "pl.Trainer") -> Optional[str]:
         if trainer.global_step >= trainer.max_steps:
-            self.stop_reason = "completed"
-        elif self.signal_name is not None:
-            self.stop_reason = "stopped-signal"
-        elif self.requests.request is not None:
-            self.stop_reason = "stopped-request"
+            return "completed"
+        if self.signal_name is not None:
+            return "stopped-signal"
+        if self.requests.request is not None:
             self.say(f"Stop requested by {self.requests.request.get('by')} (atheria stop): stopping at episode "
                      f"{trainer.global_step}, saving and mirroring.")
-        elif self.clock.should_stop():
-            self.stop_reason = "stopped-budget"
+            return "stopped-request"
+        if self.clock.should_stop():
             self.say(f"Stopping at episode {trainer.global_step}: the next episode and the final save would pass "
                      f"{self.clock.stop_at:.0%} of the {self.clock.budget_s / 3600:g} h budget "
                      f"({self.clock.fraction_used():.0%} used).")
-        elif self.clock.fraction_used() >= 0.9 and not self._warned:
+            return "stopped-budget"
+        if self.clock.fraction_used() >= 0.9 and not self._warned:
             self._warned = True
             self.say(f"Warning: 90% of the session budget used at episode {trainer.global_step}.")
-        if self.stop_reason is not None:
-            trainer.should_stop = True
+        return None
 
     def _write_status(self, trainer: "pl.Trainer", force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last_status < self.status_every_s:
+        if not trainer.is_global_zero or (not force and now - self._last_status < self.status_every_s):
             return
         self._last_status = now
         st = self.status

@@ -48,7 +48,8 @@ class TieredCheckpoint(ModelCheckpoint):
         super()._save_checkpoint(trainer, filepath)
         self.clock.note_save(time.monotonic() - t0)
         self._steps[os.path.basename(filepath)] = trainer.global_step
-        self.events.add("save", trainer.global_step, file=os.path.basename(filepath))
+        if trainer.is_global_zero:
+            self.events.add("save", trainer.global_step, file=os.path.basename(filepath))
 
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         super().on_train_start(trainer, pl_module)
@@ -68,7 +69,7 @@ class TieredCheckpoint(ModelCheckpoint):
         if trainer.should_stop and self._last_global_step_saved != step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
             self._last_global_step_saved = step
-        if self._last_global_step_saved == step and saved_before != step:
+        if self._last_global_step_saved == step and saved_before != step and trainer.is_global_zero:
             self._publish_local(step)
             due = self.sync_every > 0 and step - self._last_sync_step >= self.sync_every
             if due and not trainer.should_stop:
@@ -76,6 +77,8 @@ class TieredCheckpoint(ModelCheckpoint):
 
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         super().on_train_end(trainer, pl_module)
+        if not trainer.is_global_zero:  # under DDP, rank zero keeps the files and the mirror
+            return
         best = self.best_model_path
         if best and os.path.isfile(best) and os.path.basename(best) != BEST_FINAL:
             target = os.path.join(self.local.checkpoints, BEST_FINAL)

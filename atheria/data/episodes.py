@@ -10,18 +10,21 @@ from atheria.qca.state import initial_state
 
 
 class EpisodeStream(IterableDataset):
-    """Endless episodes from `start`: {'episode': i, 'psi0': complex [B, H, W, d]} seeded by (seed, i)."""
+    """Endless episodes from `start`: {'episode': i, 'sample': s, 'psi0': complex [B, H, W, d]}, the state seeded
+    by (seed, s) with s = i x world + rank, so that under DDP every rank plays a different episode."""
 
-    def __init__(self, seed: int, start: int, batch_size: int, grid_size: int, d_state: int) -> None:
+    def __init__(self, seed: int, start: int, batch_size: int, grid_size: int, d_state: int, rank: int = 0,
+                 world: int = 1) -> None:
         super().__init__()
-        self.seed, self.start = seed, start
+        self.seed, self.start, self.rank, self.world = seed, start, rank, world
         self.shape = (batch_size, grid_size, d_state)
 
     def __iter__(self) -> Iterator[dict]:
         episode = self.start
+        batch, grid, d_state = self.shape
         while True:
-            batch, grid, d_state = self.shape
-            yield {"episode": episode, "psi0": initial_state(self.seed, episode, batch, grid, d_state)}
+            sample = episode * self.world + self.rank
+            yield {"episode": episode, "sample": sample, "psi0": initial_state(self.seed, sample, batch, grid, d_state)}
             episode += 1
 
 
@@ -33,6 +36,7 @@ class EpisodeDataModule(pl.LightningDataModule):
         self.seed, self.batch_size, self.grid_size, self.d_state = seed, batch_size, grid_size, d_state
 
     def train_dataloader(self) -> DataLoader:
-        start = self.trainer.global_step if self.trainer is not None else 0
-        stream = EpisodeStream(self.seed, start, self.batch_size, self.grid_size, self.d_state)
+        trainer = self.trainer
+        start, rank, world = (trainer.global_step, trainer.global_rank, trainer.world_size) if trainer else (0, 0, 1)
+        stream = EpisodeStream(self.seed, start, self.batch_size, self.grid_size, self.d_state, rank, world)
         return DataLoader(stream, batch_size=None, num_workers=0)

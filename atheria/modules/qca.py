@@ -28,9 +28,9 @@ class QCAModule(pl.LightningModule):
         self.register_buffer("loss_smooth", torch.tensor(float("nan")))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        episode = int(batch["episode"])
+        episode, sample = int(batch["episode"]), int(batch["sample"])
         hp = self.hparams
-        psif = rollout(self.law, batch["psi0"], self.physics, hp.seed, episode)
+        psif = rollout(self.law, batch["psi0"], self.physics, hp.seed, episode, sample)
         out = episode_losses(batch["psi0"], psif, self.weights, hp.survival_target, hp.alive_threshold)
         loss = out["loss"].detach()
         first = torch.isnan(self.loss_smooth)

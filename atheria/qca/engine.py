@@ -66,15 +66,18 @@ def apply_noise(psi: Tensor, rate: float, g: torch.Generator) -> Tensor:
     return psi * phase
 
 
-def rollout(law: nn.Module, psi0: Tensor, physics: Physics, seed: int = 0, episode: int = 0) -> Tensor:
+def rollout(law: nn.Module, psi0: Tensor, physics: Physics, seed: int = 0, episode: int = 0,
+            sample: Optional[int] = None) -> Tensor:
     """Evolve psi0 for `physics.steps` steps; returns the final state with the configured gradient path.
 
+    The noise rate follows the curriculum at `episode`; its draws are seeded by (seed, sample), sample defaulting
+    to the episode (under DDP each rank plays its own sample of the episode).
     `checkpoint_steps` recomputes each step's activations in backward (memory O(1) in steps);
     `bptt_window=k` runs all but the last k steps without a graph (truncated backpropagation).
     """
     e0 = energy(psi0)
     rate = noise_rate(physics, episode)
-    g = episode_generator(seed, episode, salt=1) if rate > 0 else None
+    g = episode_generator(seed, episode if sample is None else sample, salt=1) if rate > 0 else None
     first_graph_step = physics.steps - physics.bptt_window if physics.bptt_window > 0 else 0
     grad_on = torch.is_grad_enabled()
     psi, memory = psi0, None
