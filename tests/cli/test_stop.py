@@ -17,8 +17,10 @@ from tests.helpers import REPO, load, train_cmd, wait_for
 NAME = "MLP_8ch_D4"
 
 
-def test_a_request_is_seen_in_either_dir_and_removed_from_both(tmp_path):
-    local, remote = str(tmp_path / "logs"), f"memory://stop-{tmp_path.name}/logs"
+@pytest.mark.parametrize("kind", ["memory", "gcs"])
+def test_a_request_is_seen_in_either_dir_and_removed_from_both(tmp_path, request, kind):
+    base = f"memory://stop-{tmp_path.name}" if kind == "memory" else request.getfixturevalue("gcs_root")
+    local, remote = str(tmp_path / "logs"), f"{base}/stop-{tmp_path.name}/logs"
     said = []
     requests = StopRequests([local, "nosuch://unreachable/logs", remote], every_s=0.05, say=said.append)
     requests.start()
