@@ -22,7 +22,7 @@ PLUMBING = ("preset", "platform", "logger", "storage.", "ckpt_path", "name", "hy
 # Overrides already spelled out by the default name (e.g. UNET_64ch_D8).
 IN_TAG = ("model", "model.arch", "model.d_state", "model.hidden_channels", "model.lora_r")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=,+-]")
-_spent = False
+_spent_sweep: Optional[str] = None
 
 
 def job_name(base: str, overrides: Sequence[str], name_given: bool) -> str:
@@ -62,14 +62,14 @@ def sweep_id() -> Optional[str]:
 
 
 def mark_budget_spent() -> None:
-    """A job stopped on the session budget: the sweep's remaining jobs in this session are skipped."""
-    global _spent
-    _spent = True
+    """A job of a sweep stopped on the session budget: the sweep's remaining jobs in this session are skipped."""
+    global _spent_sweep
+    _spent_sweep = sweep_id()
 
 
 def budget_spent() -> bool:
-    """True once a job of this session stopped on the budget."""
-    return _spent
+    """True once a job of the running sweep stopped on the budget in this process."""
+    return _spent_sweep is not None and _spent_sweep == sweep_id()
 
 
 def best_smoothed_loss(logs_dir: str) -> Optional[float]:

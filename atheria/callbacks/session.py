@@ -93,7 +93,7 @@ class SessionCallback(Callback):
 
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         self._decide(trainer)
-        self.status.state = self.stop_reason or "stopped-budget"
+        self.status.state = self.stop_reason or "completed"  # ended on its own: early stopping or max_epochs
         self._event(trainer, "stop", trainer.global_step, reason=self.status.state)
         self._write_status(trainer, force=True)
 

@@ -18,7 +18,6 @@ import atheria.callbacks.plots  # noqa: F401
 import atheria.callbacks.report  # noqa: F401
 import atheria.data  # noqa: F401
 import atheria.modules  # noqa: F401
-import atheria.sweeps
 from tests.helpers import run_train, train_in_process
 
 pytestmark = pytest.mark.slow
@@ -44,11 +43,8 @@ def _outputs(root):
     return log, (logs / f"{NAME}_REPORT.md").read_text(), Image.open(logs / "training_summary.png").text["Description"]
 
 
-def test_budget_stop_then_completion_report_the_whole_history(tmp_path, capsys, monkeypatch):
+def test_budget_stop_then_completion_report_the_whole_history(tmp_path, capsys):
     root, remote = tmp_path / "out", tmp_path / "remote"
-    # A budget stop marks this process's session as spent (so a sweep skips its other jobs); monkeypatch puts the
-    # mark back afterwards, so later in-process runs of the test session still train.
-    monkeypatch.setattr(atheria.sweeps, "_spent", False)
     # In process (start-up is quick and steady here): a 36 s budget of which 26 s are used, so it stops at 90%
     # (32.4 s) after some seconds of tiny episodes.
     code = train_in_process(root, "model=mlp", "run.total_episodes=100000", "run.save_every=50", "run.max_hours=0.01",
