@@ -49,5 +49,6 @@ def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout], to
 
         early = [EarlyStopping(monitor=run.early_stop.monitor, patience=run.early_stop.patience,
                                min_delta=run.early_stop.min_delta, mode="min")]
-    return Machinery([session, *early, ExportCallback(local), *observability(cfg, local, remote, clock), checkpoints,
+    export = ExportCallback(local, lambda: session.status.state == "completed")
+    return Machinery([session, *early, export, *observability(cfg, local, remote, clock), checkpoints,
                       EpisodeProgressBar()], session, checkpoints, mirror)

@@ -11,18 +11,18 @@ from atheria.storage.layout import Layout
 
 
 class ExportCallback(Callback):
-    """Writes `{exports}/{name}_model.pt` when the run completes, for modules that offer `export_torchscript(path)`.
+    """Writes `{exports}/{name}_model.pt` when the run completes (its total, or early stopping), for modules that offer `export_torchscript(path)`.
 
     Lightning runs plain callbacks' on_train_end before ModelCheckpoint's, so TieredCheckpoint's final mirror,
     which includes `exports/{name}_*`, carries the file. A failed export is reported and never loses the run."""
 
-    def __init__(self, local: Layout, say: Callable[[str], None] = print) -> None:
-        self.local, self.say = local, say
+    def __init__(self, local: Layout, completed: Callable[[], bool], say: Callable[[str], None] = print) -> None:
+        self.local, self.completed, self.say = local, completed, say
         self.path = os.path.join(local.exports, f"{local.name}_model.pt")
 
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         export = getattr(pl_module, "export_torchscript", None)
-        if export is None or trainer.global_step < trainer.max_steps:
+        if export is None or not trainer.is_global_zero or not self.completed():
             return
         try:
             export(self.path)

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 from atheria.cli import CliError
 
-COMMANDS = ("status", "stop", "estimate", "export", "render")
+COMMANDS = ("status", "stop", "estimate", "export", "render", "generate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,6 @@ def _ids(batch: Any) -> Tensor:
 class LMModule(pl.LightningModule):
     """One training step is one batch of token blocks; checkpoints hold the adapters, not the base model."""
 
-    family = "lm"
     baseline_validation = True  # validate once before training, so perplexity before/after is in the metrics
 
     def __init__(self, pretrained: Optional[str] = None, lora_r: int = 8, lora_alpha: int = 32,
@@ -27,7 +26,7 @@ class LMModule(pl.LightningModule):
                  n_layer: int = 2, n_embd: int = 64, n_head: int = 2,
                  lambda_phi: float = 1.0, phi_target: float = 6.0, phi_layer: int = -1, lr: float = 2e-4,
                  betas: tuple[float, float] = (0.9, 0.98), weight_decay: float = 0.01, plateau_factor: float = 0.5,
-                 plateau_patience: int = 2, smoothing: float = 0.1, seed: int = 42) -> None:
+                 plateau_patience: int = 2, smoothing: float = 0.1, seed: int = 42, family: str = "lm") -> None:
         super().__init__()
         self.save_hyperparameters()
         self.model = build_gpt2_lora(pretrained, lora_r, lora_alpha, lora_dropout, target_modules, n_layer, n_embd,

@@ -15,7 +15,7 @@ from lightning.pytorch import LightningModule
 from atheria.storage.finder import CorruptCheckpoint, load_checkpoint
 
 DEFAULT_FAMILY = "qca"
-FAMILIES: dict[str, str] = {"qca": "atheria.modules.qca:QCAModule"}
+FAMILIES: dict[str, str] = {"qca": "atheria.modules.qca:QCAModule", "lm": "atheria.modules.lm:LMModule"}
 
 
 def module_class(hparams: dict[str, Any]) -> type[LightningModule]:
@@ -36,7 +36,7 @@ def load_module(path: str | Path) -> tuple[LightningModule, dict[str, Any]]:
     cls = module_class(hparams)
     try:
         module = cls(**hparams)
-        module.load_state_dict(state)
+        module.load_state_dict(state, strict=module.strict_loading)  # LM checkpoints hold the adapters only
     except (TypeError, ValueError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise CorruptCheckpoint(f"{path}: does not rebuild a {cls.__name__} ({reason})") from exc

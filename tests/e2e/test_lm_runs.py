@@ -3,6 +3,7 @@ import csv
 import random
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -56,6 +57,12 @@ def test_validation_perplexity_falls_and_checkpoints_are_adapter_sized(tmp_path,
     assert state and all("lora_" in k for k in state if k.startswith("model."))
     assert last.stat().st_size < 1_000_000
     assert "Completed 30/30" in proc.stdout
+    generated = [subprocess.run([sys.executable, "-m", "atheria", "generate", str(root / "checkpoints" / NAME /
+                                 "best-final.ckpt"), "--prompt", "The universe", "--max-length", "24", "--seed", "3",
+                                 "--num-samples", "2"], capture_output=True, text=True, timeout=300)
+                 for _ in range(2)]
+    assert all(g.returncode == 0 for g in generated), generated[0].stderr[-2000:]
+    assert generated[0].stdout == generated[1].stdout and generated[0].stdout.count("The universe") == 2
 
 
 def test_budget_stop_then_resume_reaches_the_uninterrupted_weights(tmp_path, corpus):

@@ -1,0 +1,44 @@
+"""`atheria generate CKPT --prompt TEXT`: text from a fine-tuned GPT-2 + LoRA checkpoint."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from atheria.cli import CliError
+
+HELP = ("Generate text with a GPT-2 + LoRA checkpoint, through transformers' sampler: temperature, top-k, top-p and "
+        "a sign-correct repetition penalty (positive logits divided, negative ones multiplied).")
+
+
+def add_parser(commands: Any) -> None:
+    """Register `generate` and its options (defaults: the reference's sampling settings)."""
+    p = commands.add_parser("generate", help="generate text with a GPT-2 + LoRA checkpoint", description=HELP)
+    p.add_argument("ckpt", help="a checkpoint of model=gpt2_lora, e.g. outputs/checkpoints/GPT2_LoRA_r8/best-final.ckpt")
+    p.add_argument("--prompt", default="The universe", help="text to continue (default: %(default)r)")
+    p.add_argument("--max-length", type=int, default=100, help="tokens in all, prompt included (default: 100)")
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default: 0.8)")
+    p.add_argument("--top-k", type=int, default=40, help="keep the k most likely tokens; 0 = all (default: 40)")
+    p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass (default: 0.9)")
+    p.add_argument("--repetition-penalty", type=float, default=1.2, help="1.0 = none (default: 1.2)")
+    p.add_argument("--num-samples", type=int, default=1, help="how many continuations (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same text (default: 0)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the checkpoint safely, generate, and print each sample."""
+    from atheria.cli.checkpoint import load_trained
+    from atheria.lm.generate import generate
+    from atheria.lm.tokenizer import load_tokenizer
+
+    module, _ = load_trained(args.ckpt)
+    if module.hparams.get("family") != "lm":
+        raise CliError(f"{args.ckpt} is a {type(module).__name__} checkpoint; generate needs one of model=gpt2_lora")
+    if args.max_length < 1 or args.num_samples < 1:
+        raise CliError("--max-length and --num-samples must be positive")
+    tokenizer = load_tokenizer(module.hparams.pretrained)
+    samples = generate(module.model, tokenizer, args.prompt, args.max_length, args.temperature, args.top_k,
+                       args.top_p, args.repetition_penalty, args.num_samples, args.seed)
+    for i, text in enumerate(samples, 1):
+        print(f"--- sample {i}\n{text}" if len(samples) > 1 else text)
+    return 0

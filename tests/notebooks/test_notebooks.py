@@ -1,0 +1,158 @@
+"""The Colab and Kaggle notebooks: committed clean (no outputs, one parameters cell, every code cell explained), and
+executed headless (nbclient + ipykernel) on the CPU with a tiny run, twice, as two sessions of a platform would:
+the first trains and shows a checkpoint, a status and the summary plot, the second resumes on a fresh local disk."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, TINY, load, metrics
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOKS = {"colab": REPO / "notebooks" / "atheria_colab.ipynb", "kaggle": REPO / "notebooks" / "atheria_kaggle.ipynb"}
+DEFAULT_PLATFORM = {"colab": "platform=colab_free", "kaggle": "platform=kaggle"}
+SKIP_SETUP = {"colab": "IN_COLAB", "kaggle": "ON_KAGGLE"}  # the switch that skips Drive, clone and install
+NAME = "MLP_8ch_D4"
+TINY_RUN = " ".join(("model=mlp", *TINY))
+
+
+def parameters_cell(nb) -> int:
+    """Index of the one cell tagged 'parameters' (papermill's convention)."""
+    found = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(found) == 1, f"expected one cell tagged 'parameters', found {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("which", sorted(NOTEBOOKS))
+def test_committed_notebook_is_clean_and_explained(which: str) -> None:
+    nb = nbformat.read(NOTEBOOKS[which], as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        assert cell.outputs == [] and cell.execution_count is None, f"cell {i} has outputs: strip them"
+        assert i > 0 and nb.cells[i - 1].cell_type == "markdown", f"cell {i} has no Markdown line before it"
+        assert len(cell.source.splitlines()) <= 12, f"cell {i} is longer than 12 lines"
+    params = nb.cells[parameters_cell(nb)].source
+    assert DEFAULT_PLATFORM[which] in params and f"{SKIP_SETUP[which]} = True" in params
+    if which == "colab":
+        assert "drive.mount('/content/drive')" in "".join(c.source for c in nb.cells)
+
+
+@pytest.fixture
+def kernel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A python3 kernel, and a `python` on PATH for the notebook's `!python ...` lines, both this interpreter."""
+    kernel_dir = tmp_path / "jupyter" / "kernels" / "python3"
+    kernel_dir.mkdir(parents=True)
+    (kernel_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3", "language": "python"}))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+
+
+def execute(which: str, cwd: Path, **params: object):
+    """Run the notebook headless with `params` injected after its parameters cell; the executed notebook."""
+    nb = nbformat.read(NOTEBOOKS[which], as_version=4)
+    injected = nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in params.items()))
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(parameters_cell(nb) + 1, injected)
+    client = nbclient.NotebookClient(nb, timeout=180, kernel_name="python3",
+                                     resources={"metadata": {"path": str(cwd)}})
+    return client.execute()
+
+
+def text_of(nb) -> str:
+    """Everything the cells printed (stdout, stderr, results), in order."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text") or out.get("data", {}).get("text/plain", ""))
+    return "".join(parts)
+
+
+def shown_pngs(nb) -> list[bytes]:
+    """The PNG images the notebook displayed."""
+    return [base64.b64decode(out["data"]["image/png"]) for cell in nb.cells for out in cell.get("outputs", [])
+            if "image/png" in out.get("data", {})]
+
+
+def assert_session(nb, root: Path, episodes: int) -> None:
+    """The notebook trained to `episodes`, showed the status and both pictures; the files are there and sound."""
+    from PIL import Image
+
+    out = text_of(nb)
+    ckpt = root / "checkpoints" / NAME / "last.ckpt"
+    assert ckpt.is_file(), out
+    assert load(ckpt)["global_step"] == episodes
+    status = json.loads((root / "logs" / NAME / "status.json").read_text())
+    assert (status["state"], status["episode"]) == ("completed", episodes)
+    assert f"{NAME}  completed" in out and f"episode {episodes}/{episodes}" in out, out
+    summary = root / "logs" / NAME / "training_summary.png"
+    with Image.open(summary) as img:
+        img.load()
+        assert img.size[0] > 100 and img.size[1] > 100
+    assert summary.read_bytes() in shown_pngs(nb) and len(shown_pngs(nb)) == 2
+    assert f"# {NAME}: training report" in out
+
+
+@pytest.mark.slow
+def test_colab_notebook_trains_then_resumes_from_drive(tmp_path: Path, kernel_env: None) -> None:
+    """Session 1 trains 4 episodes, mirrored to a stand-in for Drive; session 2, on an empty local disk, resumes
+    from Drive and trains to 6."""
+    drive = tmp_path / "drive"
+    first = execute("colab", tmp_path, REPO_DIR=str(REPO), IN_COLAB=False,
+                    OVERRIDES=f"{TINY_RUN} storage.local={tmp_path / 'content1'} storage.remote={drive}")
+    assert "starting fresh" in text_of(first)
+    assert_session(first, tmp_path / "content1", 4)
+    assert (drive / "checkpoints" / NAME / "last.ckpt").is_file()
+
+    second = execute("colab", tmp_path, REPO_DIR=str(REPO), IN_COLAB=False,
+                     OVERRIDES=f"{TINY_RUN} run.total_episodes=6 storage.local={tmp_path / 'content2'} "
+                               f"storage.remote={drive}")
+    assert "Resuming from episode 4" in text_of(second), text_of(second)
+    assert_session(second, tmp_path / "content2", 6)
+    assert load(drive / "checkpoints" / NAME / "last.ckpt")["global_step"] == 6
+
+
+@pytest.mark.slow
+def test_kaggle_notebook_trains_then_resumes_from_an_attached_output(tmp_path: Path, kernel_env: None) -> None:
+    """Session 1 trains 4 episodes in its working dir; its output, attached read-only as /kaggle/input would be,
+    is restored by session 2 into a fresh working dir, which resumes with the whole metrics history."""
+    first = execute("kaggle", tmp_path, REPO_DIR=str(REPO), ON_KAGGLE=False,
+                    OVERRIDES=f"{TINY_RUN} storage.local={tmp_path / 'working1'}")
+    assert "starting fresh" in text_of(first)
+    assert_session(first, tmp_path / "working1", 4)
+
+    attached = tmp_path / "input" / "atheria"
+    shutil.copytree(tmp_path / "working1", attached)
+    read_only(attached)
+    second = execute("kaggle", tmp_path, REPO_DIR=str(REPO), ON_KAGGLE=False, RESTORE_FROM=str(attached),
+                     OVERRIDES=f"{TINY_RUN} run.total_episodes=6 storage.local={tmp_path / 'working2'}")
+    assert "Resuming from episode 4" in text_of(second), text_of(second)
+    assert_session(second, tmp_path / "working2", 6)
+    assert [int(float(r["episode"])) for r in metrics(tmp_path / "working2", NAME)] == [1, 2, 3, 4, 5, 6]
+
+
+def read_only(root: Path) -> None:
+    """Drop write permission everywhere under root, as Kaggle's /kaggle/input mounts are."""
+    for parent, dirs, files in os.walk(root, topdown=False):
+        for entry in [*files, *dirs]:
+            path = Path(parent, entry)
+            path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
