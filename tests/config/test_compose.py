@@ -65,6 +65,14 @@ def test_sweep_overrides_are_checked_option_by_option():
         check_group_choices(["model=unet,mpl"], CONF_DIR)
 
 
+def test_language_model_reference_settings_and_patience():
+    cfg = composed("model=gpt2_lora", "run.patience=3")
+    assert (cfg.model.lora_r, cfg.model.lora_alpha, cfg.model.lora_dropout) == (8, 32, 0.1)
+    assert list(cfg.model.target_modules) == ["c_attn", "c_proj"] and cfg.optim.lr == 2e-4
+    assert list(cfg.optim.betas) == [0.9, 0.98] and cfg.data.batch_size == 16 and cfg.data.block_size == 256
+    assert cfg.run.early_stop.patience == 3 and cfg.run.early_stop.monitor == "val/loss"
+
+
 @pytest.mark.parametrize("override,message", [
     ("model.lora_r=0", "model.lora_r=0 is invalid"),
     ("model.phi_target=12", "model.phi_target=12 is invalid; accepted: a number in (0, 10)"),
