@@ -27,11 +27,11 @@ def same_weights(a: dict, b: dict) -> bool:
 def test_budget_stop_saves_says_why_and_next_session_continues(tmp_path):
     root = tmp_path / "out"
     start = time.time()
-    # A 72 s budget stopping at 90% (64.8 s), of which the session has already used 40 s.
-    proc = run_train(root, *SLOW, "run.total_episodes=100000", "run.max_hours=0.02",
-                     f"run.session_start={start - 40}", "run.save_every=1000")
+    # A 108 s budget stopping at 90% (97.2 s), of which the session has already used 50 s.
+    proc = run_train(root, *SLOW, "run.total_episodes=100000", "run.max_hours=0.03",
+                     f"run.session_start={start - 50}", "run.save_every=1000")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert time.time() < start - 40 + 72, "the run overran its budget"
+    assert time.time() < start - 50 + 108, "the run overran its budget"
     assert "to stay within the session budget" in proc.stdout and "same command" in proc.stdout
     st = status(root)
     assert st["state"] == "stopped-budget"
