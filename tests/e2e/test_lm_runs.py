@@ -70,15 +70,16 @@ def test_budget_stop_then_resume_reaches_the_uninterrupted_weights(tmp_path, cor
     start = time.time()
     # A 1 h budget of which all but ~50 s (start-up included) is already used: the run stops itself mid-way.
     stopped = run_train(parts, *lm(corpus, "run.total_episodes=100000", "run.save_every=4", "run.max_hours=1",
-                                   f"run.session_start={start - 3600 * 0.9 + 50}"))
+                                   "run.early_stop=null", f"run.session_start={start - 3600 * 0.9 + 50}"))
     assert stopped.returncode == 0, stopped.stderr[-3000:]
     assert "to stay within the session budget" in stopped.stdout
     step = load(parts / "checkpoints" / NAME / "last.ckpt")["global_step"]
     assert step > 0
     total = step + 5
-    resumed = run_train(parts, *lm(corpus, f"run.total_episodes={total}", "run.save_every=4"))
+    resumed = run_train(parts, *lm(corpus, f"run.total_episodes={total}", "run.save_every=4", "run.early_stop=null"))
     assert resumed.returncode == 0 and f"Resuming from episode {step}" in resumed.stdout
-    assert run_train(whole, *lm(corpus, f"run.total_episodes={total}", "run.save_every=4")).returncode == 0
+    whole_run = run_train(whole, *lm(corpus, f"run.total_episodes={total}", "run.save_every=4", "run.early_stop=null"))
+    assert whole_run.returncode == 0
     a, b = load(whole / "checkpoints" / NAME / "last.ckpt"), load(parts / "checkpoints" / NAME / "last.ckpt")
     assert a["global_step"] == b["global_step"] == total
     assert a["state_dict"].keys() == b["state_dict"].keys()
