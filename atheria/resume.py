@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Mapping, Optional
+
+from omegaconf import DictConfig
 
 from atheria.config import ConfigError
 from atheria.storage.atomic import get_file_atomic
-from atheria.storage.finder import CorruptCheckpoint, checkpoint_step, find_latest
+from atheria.storage.finder import CorruptCheckpoint, checkpoint_step, find_latest, load_checkpoint
 from atheria.storage.layout import Layout
 from atheria.storage.paths import is_remote, url_to_fs
 
@@ -19,6 +21,37 @@ class Resume:
     path: str
     episode: int
     source: str
+
+
+def law_identity(cfg: DictConfig) -> dict[str, Any]:
+    """What fixes the shapes of a law's weights, by config key: a checkpoint must match it to be resumed."""
+    m = cfg.model
+    if m.family == "lm":
+        keys = ["pretrained", "lora_r"] + ([] if m.pretrained else ["n_layer", "n_embd", "n_head"])
+    else:
+        keys = ["arch", "d_state", "hidden_channels"]
+    return {f"model.{key}": m[key] for key in keys}
+
+
+def _describe(values: Mapping[str, Any]) -> str:
+    """A law in a few words: 'UNET d_state=8 hidden_channels=16', or 'pretrained=gpt2 lora_r=8'."""
+    return " ".join(str(v).upper() if k == "arch" else f"{k}={v}" for k, v in values.items())
+
+
+def check_same_law(ckpt_path: str, path: str, expect: Mapping[str, Any]) -> None:
+    """Refuse, naming the keys that differ, a checkpoint of another architecture or size than this run's law."""
+    hparams = load_checkpoint(path).get("hyper_parameters")
+    if not isinstance(hparams, dict):
+        raise ConfigError(f"ckpt_path={ckpt_path!r} ({path}) has no hyper_parameters: not an Atheria checkpoint; "
+                          "accepted: a checkpoint of this model, or ckpt_path=null to start fresh")
+    short = {key: key.split(".", 1)[1] for key in expect}
+    theirs = {short[key]: hparams.get(short[key]) for key in expect}
+    ours = {short[key]: value for key, value in expect.items()}
+    differ = [key for key in expect if theirs[short[key]] != expect[key]]
+    if differ:
+        raise ConfigError(f"ckpt_path={ckpt_path!r} ({path}) holds a {_describe(theirs)} law; this run is "
+                          f"{_describe(ours)} ({', '.join(differ)} differ{'s' if len(differ) == 1 else ''}); "
+                          "accepted: a checkpoint of this model, ckpt_path=null to start fresh, or another name=")
 
 
 def _given(ckpt_path: str, local: Layout) -> Resume:
@@ -43,8 +76,9 @@ def _given(ckpt_path: str, local: Layout) -> Resume:
 
 
 def resolve_resume(ckpt_path: Optional[str], local: Layout, remote: Optional[Layout],
-                   say: Callable[[str], None] = print) -> Optional[Resume]:
-    """The checkpoint to continue from, or None for a fresh start; says in one line which and why."""
+                   say: Callable[[str], None] = print, expect: Optional[Mapping[str, Any]] = None) -> Optional[Resume]:
+    """The checkpoint to continue from, or None for a fresh start; says in one line which and why. With `expect`
+    (see law_identity), a checkpoint of another law is refused rather than loaded with errors."""
     if ckpt_path is None:
         say("Starting fresh (ckpt_path=null).")
         return None
@@ -58,6 +92,8 @@ def resolve_resume(ckpt_path: Optional[str], local: Layout, remote: Optional[Lay
             return None
         path, cand = latest
         found = Resume(path, checkpoint_step(path), cand.url)  # the file, not its entry: it may be newer
+    if expect:
+        check_same_law(ckpt_path, found.path, expect)
     say(f"Resuming from episode {found.episode}: {found.source}")
     return found
 

@@ -1,23 +1,27 @@
 """From a composed config to a finished (or cleanly stopped) training session: the one data-flow path."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
 from atheria.config import ConfigError, validate
 from atheria.config.secrets import redacted
 from atheria.callbacks.status_file import read_status
-from atheria.resume import Resume, resolve_resume, restore_logs
+from atheria.resume import Resume, law_identity, resolve_resume, restore_logs
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.drive import flush_drive_at_exit
+from atheria.storage.finder import CorruptCheckpoint, checkpoint_step
 from atheria.storage.layout import Layout
+from atheria.storage.lock import ExperimentLock, LockHeld
 from atheria.sweeps import best_smoothed_loss, budget_spent, current_job_name, mark_budget_spent
 from atheria.storage.paths import join, url_to_fs
 
@@ -58,6 +62,9 @@ def _silence_known_warnings() -> None:
 def _check_remote(remote: Layout) -> None:
     """Fail fast, before any training, when the durable root cannot be written."""
     probe = join(remote.root, ".atheria-probe")
+    gcsfs_log = logging.getLogger("gcsfs")
+    level = gcsfs_log.level
+    gcsfs_log.setLevel(logging.CRITICAL)  # it logs each failed retry with a traceback; the refusal is the one line
     try:
         write_bytes_atomic(probe, b"ok")
         fs, path = url_to_fs(probe)
@@ -66,6 +73,8 @@ def _check_remote(remote: Layout) -> None:
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"storage.remote={remote.root!r} is not writable ({reason}); accepted: a reachable "
                           "directory, gs://bucket/prefix or fsspec URL you can write to, or null") from exc
+    finally:
+        gcsfs_log.setLevel(level)
 
 
 def _init_source(cfg: DictConfig) -> str:
@@ -132,20 +141,70 @@ def _budget_already_spent(cfg: DictConfig) -> bool:
     return budget_spent() or clock.should_stop()
 
 
+def _launcher_rank() -> int:
+    """This process's rank from the variables DDP launchers set, read as Lightning's rank_zero_only reads them, but
+    without importing Lightning (seconds) before a run is known to go ahead."""
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        if key in os.environ:
+            return int(os.environ[key])
+    return 0
+
+
+@contextlib.contextmanager
+def _experiment_lock(local: Layout) -> Iterator[None]:
+    """Hold the experiment's lock for the session; under DDP only rank zero takes it, the other ranks run under it."""
+    if _launcher_rank() > 0:
+        yield
+        return
+    lock = ExperimentLock(local.checkpoints, local.name)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        raise ConfigError(str(exc)) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _disk_full(exc: OSError, local: Layout) -> str:
+    """The one line for a local write that found the disk full: where, and the last checkpoint saved whole."""
+    last = os.path.join(local.checkpoints, "last.ckpt")
+    try:
+        good = f"episode {checkpoint_step(last)} ({last})"
+    except CorruptCheckpoint:
+        good = "none yet"
+    return (f"local disk full at {exc.filename or local.root} ({exc.strerror}); the last good checkpoint is {good}; "
+            "free space and run the same command to continue")
+
+
 def train(cfg: DictConfig) -> Outcome:
-    """Validate, resume or start, build model + data + callbacks + loggers, fit, and say how it ended."""
+    """Validate, take the experiment's lock, resume or start, build model + data + callbacks + loggers, fit, and say
+    how it ended. A full local disk stops the run with one line and exit code 1."""
     OmegaConf.update(cfg, "name", current_job_name(cfg))
     validate(cfg)
     local = Layout(cfg.storage.local, cfg.name)
     if _budget_already_spent(cfg):
         print(f"Skipping {cfg.name}: the session budget is spent. Run the same command next session to continue.")
         return Outcome(0, best_smoothed_loss(local.logs))
+    try:
+        with _experiment_lock(local):
+            return _session(cfg, local)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(f"error: {_disk_full(exc, local)}", file=sys.stderr)
+        return Outcome(1)
+
+
+def _session(cfg: DictConfig, local: Layout) -> Outcome:
+    """One session of a validated, locked experiment: resume or start, fit, and say how it ended."""
     remote: Optional[Layout] = Layout(cfg.storage.remote, cfg.name) if cfg.storage.remote else None
     init_source = _init_source(cfg) if cfg.init_from else None
     if remote:
         _check_remote(remote)
         flush_drive_at_exit(remote.root)
-    resume = resolve_resume(cfg.ckpt_path, local, remote)
+    resume = resolve_resume(cfg.ckpt_path, local, remote, expect=law_identity(cfg))
     if resume:
         restore_logs(local, remote)
     if _already_complete(cfg, local, resume, cfg.run.total_episodes):
@@ -155,6 +214,7 @@ def train(cfg: DictConfig) -> Outcome:
     from hydra.utils import instantiate
 
     from atheria.callbacks import build_callbacks
+    from atheria.callbacks.tiered import AtomicCheckpointIO
     from atheria.loggers import build_loggers
     from atheria.modules import build_datamodule, build_module
     from atheria.modules.warmstart import warm_start
@@ -180,11 +240,15 @@ def train(cfg: DictConfig) -> Outcome:
         return Outcome(0, best_smoothed_loss(local.logs))
     machinery = build_callbacks(cfg, local, remote, total)
     trainer = instantiate(cfg.trainer, max_steps=total, callbacks=machinery.callbacks,
-                          logger=build_loggers(cfg, local.logs))
+                          logger=build_loggers(cfg, local.logs), plugins=[AtomicCheckpointIO()])
     try:
         if resume is None and getattr(module, "baseline_validation", False):
             trainer.validate(module, datamodule=data, verbose=False)  # "before" figures, logged at episode 0
         trainer.fit(module, datamodule=data, ckpt_path=resume.path if resume else None, weights_only=True)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            machinery.checkpoints.mirror_last_good()
+        raise
     finally:
         if machinery.mirror:
             machinery.mirror.close(timeout=5)

@@ -2,7 +2,8 @@
 
 Lightning's Timer counts training time across resumes and never saves; a platform kills the whole session,
 so the clock here starts when the platform's session did and predicts, before each episode, whether that
-episode plus the final save and mirror end before `stop_at` of the budget.
+episode plus the final save and mirror end before `stop_at` of the budget. bench/budget.py measures the rule over
+simulated sessions (docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ class BudgetClock:
         self.stop_at = stop_at
         self.margin = margin
         self.episodes: deque[float] = deque(maxlen=window)
+        self.warmup_s: Optional[float] = None
+        self.slowest_s = 0.0
         self.save_s = 0.0
         self.sync_s = 0.0
 
@@ -53,7 +56,11 @@ class BudgetClock:
         return None if self.budget_s is None else self.budget_s - self.elapsed()
 
     def note_episode(self, seconds: float) -> None:
-        """Record one episode's duration."""
+        """Record one episode's duration; the session's first is its warm-up (compilation, autotuning, caches)."""
+        if self.warmup_s is None:
+            self.warmup_s = seconds
+        else:
+            self.slowest_s = max(self.slowest_s, seconds)
         self.episodes.append(seconds)
 
     def note_save(self, seconds: float) -> None:
@@ -65,18 +72,24 @@ class BudgetClock:
         self.sync_s = max(self.sync_s, seconds)
 
     def reserve(self) -> float:
-        """Time kept for the final save and mirror."""
-        return self.margin * (self.save_s + self.sync_s)
+        """Time kept for the final save and mirror: a stop can write two checkpoints (the cadence one and
+        last.ckpt), and note_save sees one file at a time."""
+        return self.margin * (2 * self.save_s + self.sync_s)
 
     def next_episode(self) -> float:
-        """Predicted duration of the next episode: the slowest of the recent ones, with a margin."""
-        return self.margin * max(self.episodes) if self.episodes else 0.0
+        """Predicted duration of the next episode: the slowest of this session after its warm-up (a slow outlier
+        seen once can come again), with a margin; the warm-up itself until a second episode is known."""
+        if self.warmup_s is None:
+            return 0.0
+        return self.margin * (self.slowest_s or self.warmup_s)
 
     def should_stop(self) -> bool:
-        """True when the next episode and the final save/mirror would end after `stop_at` of the budget."""
+        """True when the next episode and the final save/mirror would end after `stop_at` of the budget.
+        A cadence save may also run before the next episode: checkpoints save after the stop is decided."""
         if self.budget_s is None:
             return False
-        return self.elapsed() + self.next_episode() + self.reserve() > self.stop_at * self.budget_s
+        ahead = self.next_episode() + self.margin * self.save_s + self.reserve()
+        return self.elapsed() + ahead > self.stop_at * self.budget_s
 
     def episodes_that_fit(self) -> Optional[int]:
         """How many more episodes fit before the stop point at the current pace (None when unlimited)."""

@@ -3,6 +3,9 @@ storage. Lightning's own class serves the local tier; it falls short on stopping
 on remote dirpaths (resume cannot find them; pruning can delete the resumed-from file) and on a 'latest' pointer."""
 from __future__ import annotations
 
+import contextlib
+import glob
+import io
 import os
 import re
 import shutil
@@ -10,16 +13,32 @@ import time
 from typing import Any, Callable, Optional
 
 import lightning.pytorch as pl
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from atheria.callbacks.budget_clock import BudgetClock
 from atheria.callbacks.events import EventLog
 from atheria.storage.layout import Layout
+from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.manifest import FileEntry, Manifest, file_entry, read_manifest, write_manifest
 from atheria.storage.mirror import Mirror
 
 LAST, BEST_FINAL = "last.ckpt", "best-final.ckpt"
 _STEP_IN_NAME = re.compile(r"ep(\d+)")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a hidden temp file beside its name, fsyncs it and renames it into place, so a kill
+    or a full disk never leaves a partial file under a checkpoint's name. Lightning's own save stages the file in
+    the system temp dir and moves it, which is a copy into the final name when that dir is on another disk."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        write_bytes_atomic(str(path), buffer.getvalue())
 
 
 class TieredCheckpoint(ModelCheckpoint):
@@ -54,6 +73,11 @@ class TieredCheckpoint(ModelCheckpoint):
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         super().on_train_start(trainer, pl_module)
         self._last_sync_step = trainer.global_step
+        if trainer.is_global_zero:  # temp files of saves and upload snapshots that a kill cut short (we hold the lock)
+            for pattern in (".*.partial-*", ".*.mirror-snapshot"):
+                for leftover in glob.glob(os.path.join(glob.escape(self.local.checkpoints), pattern)):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(leftover)
         if self.mirror is not None:
             try:
                 published = read_manifest(self._remote_dir)
@@ -148,13 +172,31 @@ class TieredCheckpoint(ModelCheckpoint):
         self._last_sync_step = step
         self.events.add("mirror", step, remote=self.mirror.remote_root)
 
+    def _final_timeout(self) -> float:
+        """Seconds the final mirror may take: run.final_sync_timeout, never past the budget (but at least 5 s)."""
+        left = self.clock.remaining()
+        return self.final_sync_timeout if left is None else max(5.0, min(self.final_sync_timeout, left - 30))
+
+    def mirror_last_good(self) -> Optional[bool]:
+        """After a local save failed (a full disk), mirror the last checkpoints that were saved whole and wait for it;
+        writes nothing locally. None without a mirror or a saved checkpoint, else whether the mirror finished."""
+        if self.mirror is None or self.latest is None:
+            return None
+        if self.latest.step > self._last_sync_step:
+            ckpt_rel = self.local.rel("checkpoints")
+            self.mirror.submit([f"{ckpt_rel}/{n}" for n in self.latest.files], manifest=self.latest,
+                               manifest_dir=ckpt_rel)
+        done = self.mirror.wait(self._final_timeout())
+        self.say(f"Mirror of episode {self.latest.step} to {self.mirror.remote_root}: "
+                 f"{'done' if done else 'not finished; the remote keeps its last complete copy'}.")
+        return done
+
     def finish(self, step: int) -> None:
         """Final mirror at the end of the session, waited for within the budget."""
         if self.mirror is None:
             return
         self.sync(step)
-        left = self.clock.remaining()
-        timeout = self.final_sync_timeout if left is None else max(5.0, min(self.final_sync_timeout, left - 30))
+        timeout = self._final_timeout()
         t0 = time.monotonic()
         self.final_sync_ok = self.mirror.wait(timeout)
         if self.final_sync_ok:

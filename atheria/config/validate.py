@@ -85,6 +85,7 @@ def _check_qca(cfg: DictConfig) -> None:
     _require(cfg, "qca.bptt_window", lambda v: non_negative_int(v) and v <= steps,
              f"an integer from 0 (full backpropagation) to qca.steps={steps}")
     _require(cfg, "qca.noise", lambda v: isinstance(v, bool), "true or false")
+    _require(cfg, "qca.compile", lambda v: isinstance(v, bool), "true or false")
     for term in ("survival", "symmetry", "complexity"):
         _require(cfg, f"qca.weights.{term}", lambda v: _is_number(v) and v >= 0, "a number >= 0")
 
@@ -106,8 +107,24 @@ def _check_lm(cfg: DictConfig) -> None:
     _require(cfg, "run.max_epochs", lambda v: v is None or positive_int(v), "a positive integer or null")
 
 
+def _check_no_secrets(cfg: DictConfig) -> None:
+    """Refuse secrets on the command line or in the config: overrides are recorded in reports, W&B and shell
+    history. The refusal names the key, never the value."""
+    from atheria.config.secrets import MASK, mask_url, secrets_in
+
+    for key, why in secrets_in(cfg):
+        if why == "password in a URL":
+            raise ConfigError(f"{key}={mask_url(str(OmegaConf.select(cfg, key)))!r} has a password in the URL; "
+                              "accepted: the URL without user:password@, with credentials in the filesystem's own "
+                              "config (SSH keys, gcloud, AWS or fsspec config files)")
+        raise ConfigError(f"{key}={MASK} is refused: Atheria takes no secrets in its config (they would be recorded in "
+                          "reports and W&B); accepted: WANDB_API_KEY or `wandb login` for W&B, "
+                          "GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth application-default login` for gs://")
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every key a run depends on; raises ConfigError with a one-line message on the first bad one."""
+    _check_no_secrets(cfg)
     family = _require(cfg, "model.family", lambda v: v in ("qca", "lm"), "qca, lm")
     _check_lm(cfg) if family == "lm" else _check_qca(cfg)
     _require(cfg, "optim.lr", positive_number, "a positive number (default 1e-4)")

@@ -6,7 +6,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from atheria.modules.qca import QCAModule
 
-PHYSICS_KEYS = ("steps", "gamma", "normalize", "checkpoint_steps", "bptt_window", "noise", "noise_max", "noise_ramp")
+PHYSICS_KEYS = ("steps", "gamma", "normalize", "checkpoint_steps", "bptt_window", "noise", "noise_max", "noise_ramp",
+                "compile")
 
 
 def _qca(cfg: DictConfig) -> QCAModule:

@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 
 from atheria.storage.atomic import get_file_atomic, sha256_file, temp_name
-from atheria.storage.manifest import FileEntry, Manifest, read_manifest, write_manifest
+from atheria.storage.manifest import FileEntry, Manifest, file_entry, read_manifest, write_manifest
 from atheria.storage.paths import join, url_to_fs
 
 CHECKPOINT_SUFFIX = ".ckpt"
@@ -111,15 +111,16 @@ def find_latest(local_dir: str, remote_dir: str | None,
 
 
 def _verify(path: str, entry: FileEntry | None, label: str | None = None) -> str:
-    """Check a local file against its manifest entry (size, sha256), then load it safely; returns the path.
+    """Check a file against its manifest entry (size, sha256), then load it safely; returns the path.
 
-    A local file that differs from its entry but loads and holds a later step is a save whose manifest update
-    was cut short (a kill between the two writes): it is accepted, not mistaken for damage."""
+    A file that differs from its entry but loads and holds a later step is a rewrite whose manifest update was cut
+    short (a kill between the save, or the upload of a reused name like last.ckpt, and the manifest): it is
+    accepted, not mistaken for damage. Both tiers write a name only whole (atomic save, atomic upload)."""
     label = label or path
     if entry is not None:
         size = os.path.getsize(path)
         if size != entry.size or sha256_file(path) != entry.sha256:
-            if label == path and _later_step(path, entry):
+            if _later_step(path, entry):
                 return path
             if size != entry.size:
                 raise CorruptCheckpoint(f"{label}: {size} bytes, manifest says {entry.size}")
@@ -149,8 +150,8 @@ def _fetch(cand: Candidate, local_dir: str) -> str:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
-    if cand.entry is not None:
-        _record_local(local_dir, name, cand.entry)
+    if cand.entry is not None:  # described afresh: a rewrite newer than its remote entry was accepted above
+        _record_local(local_dir, name, file_entry(final, checkpoint_step(final)))
     return final
 
 

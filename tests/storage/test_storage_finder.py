@@ -107,3 +107,15 @@ def test_unreachable_remote_falls_back_to_local(tmp_path) -> None:
     path, cand = find_latest(str(tmp_path / "local"), f"{down.url}/checkpoints/exp", say=said.append)
     assert cand.source == "local" and cand.step == 3
     assert len(said) == 1 and "unreachable" in said[0] and down.url in said[0]
+
+
+def test_a_remote_reused_name_uploaded_before_its_manifest_is_accepted(tmp_path) -> None:
+    remote, local = tmp_path / "remote", tmp_path / "local"
+    files = {n: file_entry(save_ckpt(remote / n, s), s) for n, s in [("ep000010.ckpt", 10), ("last.ckpt", 20)]}
+    write_manifest(str(remote), Manifest(step=20, checkpoint="last.ckpt", files=files))
+    save_ckpt(remote / "last.ckpt", 30)  # the mirror re-uploaded last.ckpt; killed before latest.json moved
+    said: list[str] = []
+    path, cand = find_latest(str(local), f"file://{remote}", say=said.append)
+    assert cand.source == "remote" and checkpoint_step(path) == 30 and said == []
+    again, _ = find_latest(str(local), None, say=said.append)  # the local manifest now describes the new bytes
+    assert checkpoint_step(again) == 30 and said == []
