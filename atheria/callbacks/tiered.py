@@ -1,10 +1,9 @@
 """Two-tier checkpoints: Lightning's ModelCheckpoint on fast local disk, mirrored in the background to durable
 storage. Lightning's own class serves the local tier; it falls short on stopping (it saves only on its cadence),
-on remote dirpaths (resume cannot find them; pruning can delete the resumed-from file) and on a 'latest' pointer."""
+on remote dirpaths (resume cannot find them; pruning can delete the resumed-from file) and on a 'latest' pointer,
+which the framework-neutral Shelf keeps, with the mirror."""
 from __future__ import annotations
 
-import contextlib
-import glob
 import io
 import os
 import re
@@ -18,13 +17,12 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from atheria.callbacks.budget_clock import BudgetClock
-from atheria.callbacks.events import EventLog
+from atheria.callbacks.shelf import BEST_FINAL, LAST, Shelf
 from atheria.storage.layout import Layout
 from atheria.storage.atomic import write_bytes_atomic
-from atheria.storage.manifest import FileEntry, Manifest, file_entry, read_manifest, write_manifest
+from atheria.storage.manifest import Manifest
 from atheria.storage.mirror import Mirror
 
-LAST, BEST_FINAL = "last.ckpt", "best-final.ckpt"
 _STEP_IN_NAME = re.compile(r"ep(\d+)")
 
 
@@ -51,15 +49,10 @@ class TieredCheckpoint(ModelCheckpoint):
         super().__init__(dirpath=local.checkpoints, filename="ep{step:06d}", auto_insert_metric_name=False,
                          every_n_train_steps=save_every, save_last=True, monitor=monitor, mode=mode,
                          save_top_k=keep_best, enable_version_counter=False)
-        self.local, self.clock, self.mirror, self.say = local, clock, mirror, say
-        self.sync_every, self.final_sync_timeout = sync_every, final_sync_timeout
+        self.local, self.clock, self.mirror = local, clock, mirror
+        self.sync_every = sync_every
+        self.shelf = Shelf(local, clock, mirror, final_sync_timeout, say)
         self._steps: dict[str, int] = {}
-        self._entries: dict[str, tuple[tuple[int, int], FileEntry]] = {}
-        self._remote_names: set[str] = set()
-        self._last_sync_step = -1
-        self.final_sync_ok: Optional[bool] = None
-        self.latest: Optional[Manifest] = None
-        self.events = EventLog(local.logs)
 
     # local tier ----------------------------------------------------------------------------------------------
     def _save_checkpoint(self, trainer: "pl.Trainer", filepath: str) -> None:
@@ -68,22 +61,12 @@ class TieredCheckpoint(ModelCheckpoint):
         self.clock.note_save(time.monotonic() - t0)
         self._steps[os.path.basename(filepath)] = trainer.global_step
         if trainer.is_global_zero:
-            self.events.add("save", trainer.global_step, file=os.path.basename(filepath))
+            self.shelf.events.add("save", trainer.global_step, file=os.path.basename(filepath))
 
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         super().on_train_start(trainer, pl_module)
-        self._last_sync_step = trainer.global_step
-        if trainer.is_global_zero:  # temp files of saves and upload snapshots that a kill cut short (we hold the lock)
-            for pattern in (".*.partial-*", ".*.mirror-snapshot"):
-                for leftover in glob.glob(os.path.join(glob.escape(self.local.checkpoints), pattern)):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.remove(leftover)
-        if self.mirror is not None:
-            try:
-                published = read_manifest(self._remote_dir)
-            except Exception:  # a remote that is down now is the mirror's to report and retry
-                published = None
-            self._remote_names = set(published.files) if published else set()
+        if trainer.is_global_zero:  # rank zero keeps the files and the mirror
+            self.shelf.open(trainer.global_step)
 
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -95,7 +78,7 @@ class TieredCheckpoint(ModelCheckpoint):
             self._last_global_step_saved = step
         if self._last_global_step_saved == step and saved_before != step and trainer.is_global_zero:
             self._publish_local(step)
-            due = self.sync_every > 0 and step - self._last_sync_step >= self.sync_every
+            due = self.sync_every > 0 and step - self.shelf.last_sync_step >= self.sync_every
             if due and not trainer.should_stop:
                 self.sync(step)
 
@@ -112,12 +95,7 @@ class TieredCheckpoint(ModelCheckpoint):
             self._publish_local(trainer.global_step)
         self.finish(trainer.global_step)
 
-    # the 'latest' pointer and the remote tier ----------------------------------------------------------------
-    @property
-    def _remote_dir(self) -> str:
-        assert self.mirror is not None
-        return f"{self.mirror.remote_root.rstrip('/')}/{self.local.rel('checkpoints')}"
-
+    # the 'latest' pointer and the remote tier, kept by the Shelf ---------------------------------------------
     def _step_of(self, name: str) -> int:
         if name in self._steps:
             return self._steps[name]
@@ -129,79 +107,22 @@ class TieredCheckpoint(ModelCheckpoint):
         names = {os.path.basename(p) for p in self.best_k_models} | {LAST, BEST_FINAL}
         return sorted(n for n in names if os.path.isfile(os.path.join(self.local.checkpoints, n)))
 
-    def _entry(self, name: str) -> FileEntry:
-        """Size/sha256/step of a local checkpoint, hashed again only when the file changed."""
-        path = os.path.join(self.local.checkpoints, name)
-        st = os.stat(path)
-        key = (st.st_size, st.st_mtime_ns)
-        cached = self._entries.get(name)
-        if cached is None or cached[0] != key:
-            cached = (key, file_entry(path, self._step_of(name)))
-            self._entries[name] = cached
-        return cached[1]
-
     def _publish_local(self, step: int) -> Manifest:
-        manifest = Manifest(step=step, checkpoint=LAST, files={n: self._entry(n) for n in self.kept()})
-        write_manifest(self.local.checkpoints, manifest)
-        self.latest = manifest
-        return manifest
-
-    def _log_files(self) -> list[str]:
-        """Relative paths of the experiment's logs (W&B's own folder excluded: W&B syncs itself) and exports."""
-        exports = self.local.exports
-        found = [self.local.rel("exports", f) for f in sorted(os.listdir(exports))
-                 if f.startswith(f"{self.local.name}_")] if os.path.isdir(exports) else []
-        for folder, dirs, files in os.walk(self.local.logs):
-            dirs[:] = [d for d in dirs if d != "wandb"]
-            rel = os.path.relpath(folder, self.local.root).replace(os.sep, "/")
-            found += [f"{rel}/{f}" for f in files if not f.startswith(".")]
-        return sorted(found)
+        return self.shelf.publish(step, {n: self._step_of(n) for n in self.kept()})
 
     def sync(self, step: int) -> None:
         """Queue checkpoints, the manifest and logs for the mirror; prune remote files no longer kept. Never blocks."""
-        if self.mirror is None:
-            return
-        if self.mirror.last_job_seconds is not None:
-            self.clock.note_sync(self.mirror.last_job_seconds)
-        manifest = self.latest or self._publish_local(step)
-        ckpt_rel = self.local.rel("checkpoints")
-        stale = self._remote_names - set(manifest.files)
-        self.mirror.submit([f"{ckpt_rel}/{n}" for n in manifest.files] + self._log_files(), manifest=manifest,
-                           manifest_dir=ckpt_rel, delete=[f"{ckpt_rel}/{n}" for n in sorted(stale)])
-        self._remote_names = set(manifest.files)
-        self._last_sync_step = step
-        self.events.add("mirror", step, remote=self.mirror.remote_root)
-
-    def _final_timeout(self) -> float:
-        """Seconds the final mirror may take: run.final_sync_timeout, never past the budget (but at least 5 s)."""
-        left = self.clock.remaining()
-        return self.final_sync_timeout if left is None else max(5.0, min(self.final_sync_timeout, left - 30))
+        if self.mirror is not None and self.shelf.latest is None:
+            self._publish_local(step)
+        self.shelf.sync(step)
 
     def mirror_last_good(self) -> Optional[bool]:
         """After a local save failed (a full disk), mirror the last checkpoints that were saved whole and wait for it;
         writes nothing locally. None without a mirror or a saved checkpoint, else whether the mirror finished."""
-        if self.mirror is None or self.latest is None:
-            return None
-        if self.latest.step > self._last_sync_step:
-            ckpt_rel = self.local.rel("checkpoints")
-            self.mirror.submit([f"{ckpt_rel}/{n}" for n in self.latest.files], manifest=self.latest,
-                               manifest_dir=ckpt_rel)
-        done = self.mirror.wait(self._final_timeout())
-        self.say(f"Mirror of episode {self.latest.step} to {self.mirror.remote_root}: "
-                 f"{'done' if done else 'not finished; the remote keeps its last complete copy'}.")
-        return done
+        return self.shelf.mirror_last_good()
 
     def finish(self, step: int) -> None:
         """Final mirror at the end of the session, waited for within the budget."""
-        if self.mirror is None:
-            return
-        self.sync(step)
-        timeout = self._final_timeout()
-        t0 = time.monotonic()
-        self.final_sync_ok = self.mirror.wait(timeout)
-        if self.final_sync_ok:
-            self.say(f"Mirrored to {self.mirror.remote_root} in {time.monotonic() - t0:.1f} s.")
-        else:
-            self.say(f"Warning: the mirror to {self.mirror.remote_root} did not finish within {timeout:.0f} s; "
-                     f"local checkpoints in {self.local.checkpoints} are complete, and the next run resumes "
-                     "from the newest valid copy of either.")
+        if self.mirror is not None and self.shelf.latest is None:
+            self._publish_local(step)
+        self.shelf.finish(step)
