@@ -38,37 +38,45 @@ def _describe(values: Mapping[str, Any]) -> str:
     return " ".join(str(v).upper() if k == "arch" else f"{k}={v}" for k, v in values.items())
 
 
-def check_same_law(ckpt_path: str, path: str, expect: Mapping[str, Any]) -> None:
-    """Refuse, naming the keys that differ, a checkpoint of another architecture or size than this run's law."""
+def check_same_law(ckpt_path: str, path: str, expect: Mapping[str, Any], source_key: str = "ckpt_path") -> None:
+    """Refuse, naming the keys that differ, a checkpoint of another architecture or size than this run's law
+    (`source_key`: the config key that named the checkpoint, for the message)."""
     hparams = load_checkpoint(path).get("hyper_parameters")
     if not isinstance(hparams, dict):
-        raise ConfigError(f"ckpt_path={ckpt_path!r} ({path}) has no hyper_parameters: not an Atheria checkpoint; "
+        raise ConfigError(f"{source_key}={ckpt_path!r} ({path}) has no hyper_parameters: not an Atheria checkpoint; "
                           "accepted: a checkpoint of this model, or ckpt_path=null to start fresh")
     short = {key: key.split(".", 1)[1] for key in expect}
     theirs = {short[key]: hparams.get(short[key]) for key in expect}
     ours = {short[key]: value for key, value in expect.items()}
     differ = [key for key in expect if theirs[short[key]] != expect[key]]
     if differ:
-        raise ConfigError(f"ckpt_path={ckpt_path!r} ({path}) holds a {_describe(theirs)} law; this run is "
+        raise ConfigError(f"{source_key}={ckpt_path!r} ({path}) holds a {_describe(theirs)} law; this run is "
                           f"{_describe(ours)} ({', '.join(differ)} differ{'s' if len(differ) == 1 else ''}); "
                           "accepted: a checkpoint of this model, ckpt_path=null to start fresh, or another name=")
+
+
+def fetch_checkpoint(url: str, local: Layout, key: str, prefix: str, accepted: str) -> str:
+    """The checkpoint file that config key `key` names (a path or URL) as a local path: a remote one is copied next
+    to the local checkpoints as '{prefix}-{name}' first; unreachable or missing is a one-line ConfigError."""
+    fs, path = url_to_fs(url)
+    try:
+        exists = fs.isfile(path)
+    except Exception as exc:  # an unreachable remote
+        raise ConfigError(f"{key}={url!r} is unreachable ({type(exc).__name__}); {accepted}") from exc
+    if not exists:
+        raise ConfigError(f"{key}={url!r} is not a file; {accepted}")
+    if not is_remote(url):
+        return path
+    os.makedirs(local.checkpoints, exist_ok=True)
+    target = os.path.join(local.checkpoints, f"{prefix}-{os.path.basename(path)}")
+    get_file_atomic(url, target)
+    return target
 
 
 def _given(ckpt_path: str, local: Layout) -> Resume:
     """An explicit PATH or URL: a remote file is copied next to the local checkpoints first; both are checked."""
     accepted = "accepted: last, null, a checkpoint path or URL"
-    fs, path = url_to_fs(ckpt_path)
-    try:
-        exists = fs.isfile(path)
-    except Exception as exc:  # an unreachable remote
-        raise ConfigError(f"ckpt_path={ckpt_path!r} is unreachable ({type(exc).__name__}); {accepted}") from exc
-    if not exists:
-        raise ConfigError(f"ckpt_path={ckpt_path!r} is not a file; {accepted}")
-    if is_remote(ckpt_path):
-        os.makedirs(local.checkpoints, exist_ok=True)
-        target = os.path.join(local.checkpoints, "resume-" + os.path.basename(path))
-        get_file_atomic(ckpt_path, target)
-        path = target
+    path = fetch_checkpoint(ckpt_path, local, "ckpt_path", "resume", accepted)
     try:
         return Resume(path, checkpoint_step(path), ckpt_path)
     except CorruptCheckpoint as exc:

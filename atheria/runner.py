@@ -197,6 +197,12 @@ def train(cfg: DictConfig) -> Outcome:
         return Outcome(1)
 
 
+def _write_config(cfg: DictConfig, local: Layout) -> None:
+    """The composed config, secrets masked, as logs/{name}/config.yaml."""
+    Path(local.logs).mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(str(Path(local.logs) / "config.yaml"), OmegaConf.to_yaml(redacted(cfg)).encode())
+
+
 def _session(cfg: DictConfig, local: Layout) -> Outcome:
     """One session of a validated, locked experiment: resume or start, fit, and say how it ended."""
     remote: Optional[Layout] = Layout(cfg.storage.remote, cfg.name) if cfg.storage.remote else None
@@ -207,6 +213,11 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
     resume = resolve_resume(cfg.ckpt_path, local, remote, expect=law_identity(cfg))
     if resume:
         restore_logs(local, remote)
+    if cfg.task == "rl_scheduler":
+        from atheria.rl.session import run_scheduler
+
+        _write_config(cfg, local)
+        return run_scheduler(cfg, local, remote, resume)
     if _already_complete(cfg, local, resume, cfg.run.total_episodes):
         return Outcome(0, best_smoothed_loss(local.logs))
 
@@ -227,8 +238,7 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
     print(describe(cfg))
     pl.seed_everything(cfg.seed, verbose=False)
     if rank_zero_only.rank == 0:
-        Path(local.logs).mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(str(Path(local.logs) / "config.yaml"), OmegaConf.to_yaml(redacted(cfg)).encode())
+        _write_config(cfg, local)
 
     module = build_module(cfg)
     if init_source and resume is None:

@@ -11,6 +11,20 @@ TINY = ("qca.grid_size=8", "qca.steps=3", "model.hidden_channels=8", "run.total_
         "platform=local")
 
 
+WORDS = "the universe light star planet energy field wave particle atom law symmetry order chaos time space".split()
+
+
+def write_corpus(folder: Path) -> Path:
+    """A small generated corpus in `folder`: train.txt and valid.txt of sentences over a 16-word vocabulary."""
+    import random
+
+    rng = random.Random(0)
+    for name, n in (("train.txt", 600), ("valid.txt", 80)):
+        lines = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 12))).capitalize() + "." for _ in range(n)]
+        (folder / name).write_text("\n".join(lines) + "\n")
+    return folder
+
+
 def train_cmd(root: Path, *overrides: str, base: tuple[str, ...] = TINY) -> list[str]:
     """The command line of a tiny train.py run whose files all go under `root` (`base`: the tiny QCA settings)."""
     return [sys.executable, str(REPO / "train.py"), *base, f"storage.local={root}", *overrides]
@@ -32,7 +46,7 @@ def metrics(root: Path, name: str) -> list[dict[str, str]]:
         return [row for row in csv.DictReader(f) if row.get("train/loss")]
 
 
-def compose(root: Path, *overrides: str):
+def compose(root: Path, *overrides: str, base: tuple[str, ...] = TINY):
     """The composed config of a tiny run under `root`, as train.py would build it (for in-process runs)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -41,7 +55,7 @@ def compose(root: Path, *overrides: str):
 
     register_resolvers()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=[*TINY, f"storage.local={root}", *overrides])
+        return hydra_compose("config", overrides=[*base, f"storage.local={root}", *overrides])
 
 
 def train_in_process(root: Path, *overrides: str) -> int:

@@ -7,6 +7,7 @@ simulated sessions (docs/benchmarks.md).
 """
 from __future__ import annotations
 
+import statistics
 import time
 from collections import deque
 from typing import Callable, Optional
@@ -14,6 +15,9 @@ from typing import Callable, Optional
 import psutil
 
 SESSION_PLATFORMS = ("colab_free", "colab_pro", "kaggle")
+# A slow outlier this session has not shown yet (a GC pause, a busy disk, a noisy neighbour): the next episode is
+# planned at least this many typical episodes long. bench/budget.py's 2-4x outliers overran stop_at without it.
+UNSEEN_OUTLIER = 3.0
 
 
 def session_start(platform: str, override: Optional[float] = None) -> float:
@@ -77,11 +81,14 @@ class BudgetClock:
         return self.margin * (2 * self.save_s + self.sync_s)
 
     def next_episode(self) -> float:
-        """Predicted duration of the next episode: the slowest of this session after its warm-up (a slow outlier
-        seen once can come again), with a margin; the warm-up itself until a second episode is known."""
+        """Predicted duration of the next episode, with a margin: the slowest of this session after its warm-up (a
+        slow outlier seen once can come again) and at least UNSEEN_OUTLIER recent typical ones; the warm-up itself
+        until a second episode is known."""
         if self.warmup_s is None:
             return 0.0
-        return self.margin * (self.slowest_s or self.warmup_s)
+        if not self.slowest_s:
+            return self.margin * self.warmup_s
+        return self.margin * max(self.slowest_s, UNSEEN_OUTLIER * statistics.median(self.episodes))
 
     def should_stop(self) -> bool:
         """True when the next episode and the final save/mirror would end after `stop_at` of the budget.

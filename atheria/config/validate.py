@@ -7,7 +7,8 @@ from typing import Any, Callable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-GROUPS = ("model", "preset", "platform", "logger", "trainer", "experiment", "hparams_search")
+GROUPS = ("model", "preset", "platform", "logger", "trainer", "task", "experiment", "hparams_search")
+TASKS = ("train", "rl_scheduler")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]*$")
 
 
@@ -107,6 +108,31 @@ def _check_lm(cfg: DictConfig) -> None:
     _require(cfg, "run.max_epochs", lambda v: v is None or positive_int(v), "a positive integer or null")
 
 
+def _check_rl(cfg: DictConfig) -> None:
+    """The RL scheduler's keys (task=rl_scheduler): the agent, its cadence, the base model, the reward weights."""
+    from atheria.rl.agents import ALGOS
+    from atheria.storage.paths import is_remote
+
+    _require(cfg, "model.family", lambda v: v == "lm", "lm: task=rl_scheduler schedules model=gpt2_lora")
+    _require(cfg, "init_from", lambda v: v is None, "null (the scheduler's episodes start from rl.base)")
+    _require(cfg, "rl.algo", lambda v: v in ALGOS, ", ".join(ALGOS))
+    for key in ("timesteps", "inner_steps", "max_steps", "n_steps", "batch_size", "n_epochs", "save_freq",
+                "eval_freq", "n_eval_episodes"):
+        _require(cfg, f"rl.{key}", positive_int, "a positive integer")
+    _require(cfg, "rl.learning_starts", non_negative_int, "an integer >= 0")
+    _require(cfg, "rl.base", lambda v: v is None or (isinstance(v, str) and (is_remote(v) or Path(v).is_file())),
+             "null (the model's fresh LoRA), or an existing LM checkpoint path or URL")
+    _require(cfg, "rl.lr", positive_number, "a positive number (default 3e-4)")
+    _require(cfg, "rl.clip_range", positive_number, "a positive number (default 0.2)")
+    _require(cfg, "rl.ent_coef", lambda v: _is_number(v) and v >= 0, "a number >= 0 (default 0.01)")
+    _require(cfg, "rl.gamma", fraction, "a fraction in (0, 1] (default 0.99)")
+    _require(cfg, "rl.gae_lambda", lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1] (default 0.95)")
+    _require(cfg, "rl.net_arch", lambda v: OmegaConf.is_list(v) and len(v) > 0 and all(positive_int(x) for x in v),
+             "a list of positive layer widths, e.g. [128,128]")
+    for term in ("alpha", "beta", "gamma", "delta"):
+        _require(cfg, f"rl.reward.{term}", lambda v: _is_number(v) and v >= 0, "a number >= 0")
+
+
 def _check_no_secrets(cfg: DictConfig) -> None:
     """Refuse secrets on the command line or in the config: overrides are recorded in reports, W&B and shell
     history. The refusal names the key, never the value."""
@@ -125,6 +151,9 @@ def _check_no_secrets(cfg: DictConfig) -> None:
 def validate(cfg: DictConfig) -> None:
     """Check every key a run depends on; raises ConfigError with a one-line message on the first bad one."""
     _check_no_secrets(cfg)
+    task = _require(cfg, "task", lambda v: v in TASKS, ", ".join(TASKS))
+    if task == "rl_scheduler":
+        _check_rl(cfg)
     family = _require(cfg, "model.family", lambda v: v in ("qca", "lm"), "qca, lm")
     _check_lm(cfg) if family == "lm" else _check_qca(cfg)
     _require(cfg, "optim.lr", positive_number, "a positive number (default 1e-4)")

@@ -57,13 +57,16 @@ class BlockStream(IterableDataset):
         """Full batches in one pass over the blocks."""
         return max(1, len(self.blocks) // self.batch_size)
 
+    def batch(self, step: int) -> torch.Tensor:
+        """The [batch_size, block_size] token ids of optimizer step `step`."""
+        epoch, index = divmod(step, self.batches_per_epoch())
+        order = torch.randperm(len(self.blocks), generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
+        return self.blocks[order[index * self.batch_size:(index + 1) * self.batch_size]]
+
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        step, per_epoch = self.start, self.batches_per_epoch()
+        step = self.start
         while True:
-            epoch, index = divmod(step, per_epoch)
-            order = torch.randperm(len(self.blocks), generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
-            chosen = order[index * self.batch_size:(index + 1) * self.batch_size]
-            yield {"input_ids": self.blocks[chosen], "step": step}
+            yield {"input_ids": self.batch(step), "step": step}
             step += 1
 
 

@@ -5,8 +5,8 @@ which registers NAME and returns its Faults; then use `faults.url` ('faulty://NA
 change the returned object's fields at any time (e.g. `faults.fail_always = False` to bring it back up).
 The first path part of a faulty URL picks the registered entry, so one fsspec instance serves every NAME.
 
-- latency: seconds slept on every call;   bandwidth: bytes/s for writes (streamed in chunks, so a slow
-  upload leaves a growing partial file on the wrapped fs, like a real one);
+- latency: seconds slept on every call;   bandwidth: bytes/s for writes (streamed in chunks of `chunk` bytes, 16 kB
+  by default, so a slow upload leaves a growing partial file on the wrapped fs, like a real one);
 - fail_first: the first N writes (put_file, pipe_file) write half their bytes and raise OSError(EIO);
 - fail_always: every call raises OSError(EIO), a remote that stays down;
 - quota: total bytes allowed under ROOT; a write beyond it stops at the quota and raises OSError(ENOSPC).
@@ -39,6 +39,7 @@ class Faults:
     fail_first: int = 0
     fail_always: bool = False
     quota: int | None = None
+    chunk: int = _CHUNK
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -51,9 +52,9 @@ _REGISTRY: dict[str, Faults] = {}
 
 
 def faulty(name: str, root: str, *, latency: float = 0.0, bandwidth: float | None = None, fail_first: int = 0,
-           fail_always: bool = False, quota: int | None = None) -> Faults:
+           fail_always: bool = False, quota: int | None = None, chunk: int = _CHUNK) -> Faults:
     """Register (or replace) the faulty remote NAME over ROOT and return its settings object."""
-    faults = Faults(name, root, latency, bandwidth, fail_first, fail_always, quota)
+    faults = Faults(name, root, latency, bandwidth, fail_first, fail_always, quota, chunk)
     _REGISTRY[name] = faults
     return faults
 
@@ -153,8 +154,8 @@ class FaultyFileSystem(AbstractFileSystem):
         stop = len(data) // 2 if failing else len(data) if room is None else min(room, len(data))
         fs.makedirs(posixpath.dirname(inner), exist_ok=True)
         with fs.open(inner, "wb") as out:
-            for i in range(0, stop, _CHUNK):
-                piece = data[i:min(i + _CHUNK, stop)]
+            for i in range(0, stop, faults.chunk):
+                piece = data[i:min(i + faults.chunk, stop)]
                 out.write(piece)
                 out.flush()
                 if faults.bandwidth:

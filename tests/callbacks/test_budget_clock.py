@@ -4,7 +4,7 @@ import time
 import psutil
 import pytest
 
-from atheria.callbacks.budget_clock import BudgetClock, session_start
+from atheria.callbacks.budget_clock import UNSEEN_OUTLIER, BudgetClock, session_start
 
 
 class FakeTime:
@@ -62,6 +62,13 @@ def test_prediction_uses_the_sessions_slowest_episode_after_its_warm_up():
     for seconds in (10.0, 40.0, 10.0, 10.0, 10.0):
         clock.note_episode(seconds)
     assert clock.next_episode() == pytest.approx(50.0)  # the 40 s outlier is remembered past the window
+
+
+def test_an_outlier_not_seen_yet_is_planned_for():
+    clock = BudgetClock(1.0, now=FakeTime(), margin=1.0)
+    for seconds in (90.0, 10.0, 10.0, 10.0, 12.0):
+        clock.note_episode(seconds)
+    assert clock.next_episode() == pytest.approx(UNSEEN_OUTLIER * 10.0)  # more than the slowest seen, 12 s
 
 
 def test_episodes_that_fit_and_fraction_used():

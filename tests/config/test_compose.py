@@ -84,6 +84,13 @@ def test_language_model_settings_are_checked(override, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+def test_compiling_the_qca_step_is_a_checked_switch():
+    assert composed().qca.compile is False
+    validate(composed("qca.compile=true"))
+    with pytest.raises(ConfigError, match=r"qca.compile='yes' is invalid; accepted: true or false"):
+        validate(composed("qca.compile=yes"))
+
+
 @pytest.mark.parametrize("launcher,target", [("slurm", "SlurmLauncher"), ("parallel", "JoblibLauncher")])
 def test_cluster_and_parallel_launchers_compose(launcher, target):
     register_resolvers()

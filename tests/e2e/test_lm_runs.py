@@ -1,6 +1,5 @@
 """The GPT-2 + LoRA family through train.py: it learns, stops on budget or signal, and resumes exactly."""
 import csv
-import random
 import signal
 import subprocess
 import sys
@@ -14,18 +13,12 @@ from tests.helpers import load, wait_for
 
 pytestmark = pytest.mark.slow
 NAME = "GPT2_LoRA_r4"
-WORDS = "the universe light star planet energy field wave particle atom law symmetry order chaos time space".split()
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """A small generated corpus: train.txt and valid.txt of sentences over a 16-word vocabulary."""
-    folder = tmp_path_factory.mktemp("corpus")
-    rng = random.Random(0)
-    for name, n in (("train.txt", 600), ("valid.txt", 80)):
-        lines = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 12))).capitalize() + "." for _ in range(n)]
-        (folder / name).write_text("\n".join(lines) + "\n")
-    return folder
+    return helpers.write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 def run_train(root, *overrides):

@@ -102,3 +102,13 @@ def test_noise_curriculum_ramps_and_is_seeded():
     assert torch.equal(a, b)
     assert not torch.allclose(a, clean)
     torch.testing.assert_close(density(a), density(clean))  # phases change, densities do not
+
+
+@pytest.mark.slow  # Inductor compiles for 10-30 s on a 2-core CPU
+def test_compiled_steps_give_the_same_gradients_as_eager():
+    torch.manual_seed(0)
+    law = build_law("mlp", 4, 8)
+    eager = _grads(law, Physics(steps=2))
+    compiled = _grads(law, Physics(steps=2, compile=True))
+    for a, b in zip(eager, compiled):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -1,0 +1,120 @@
+"""One session of `task=rl_scheduler`: continue or start the agent, train it within the session budget, save and
+mirror, and compare it with the fixed-TEXT and random policies. The runner has already validated the config, taken
+the experiment's lock and resolved the checkpoint to resume from, as for every other task."""
+from __future__ import annotations
+
+import errno
+import os
+from typing import Optional
+
+from omegaconf import DictConfig
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from atheria.callbacks.budget_clock import BudgetClock, session_start
+from atheria.callbacks.session_guard import SessionGuard
+from atheria.callbacks.shelf import LAST, Shelf
+from atheria.callbacks.status_file import Status
+from atheria.config import ConfigError
+from atheria.resume import Resume
+from atheria.rl.agents import build_agent, restore_agent
+from atheria.rl.build import build_env, load_base, load_text
+from atheria.rl.checkpoints import Scheduled, SchedulerCheckpoints, scheduled_of
+from atheria.rl.loop import EvaluateAndSave, GuardStep, Scheduler
+from atheria.rl.progress import ProgressCSV
+from atheria.runner import FINAL_WORDS, Outcome
+from atheria.storage.finder import load_checkpoint
+from atheria.storage.layout import Layout
+from atheria.storage.mirror import Mirror
+from atheria.sweeps import mark_budget_spent, sweep_id
+
+
+def describe(cfg: DictConfig) -> str:
+    """One line saying what this session trains, how long, and where."""
+    m, rl, r = cfg.model, cfg.rl, cfg.run
+    budget = f"{r.max_hours} h budget" if r.max_hours else "no time budget"
+    return (f"{cfg.name}: {rl.algo.upper()} scheduler of GPT-2 ({m.pretrained or f'random {m.n_layer} layers'}) + LoRA "
+            f"r={m.lora_r} from {rl.base or 'fresh adapters'}, {rl.inner_steps} optimizer steps per decision, "
+            f"{rl.max_steps} decisions per episode, {rl.timesteps} steps on {cfg.platform.name} ({budget})")
+
+
+def _resumed(resume: Optional[Resume]) -> Optional[dict]:
+    """The checkpoint to continue, refused in one line unless it holds a scheduler agent."""
+    if resume is None:
+        return None
+    ckpt = load_checkpoint(resume.path)
+    if not isinstance(ckpt.get("agent"), dict):
+        raise ConfigError(f"ckpt_path={resume.source!r} holds no scheduler agent; accepted: a checkpoint of "
+                          "task=rl_scheduler, ckpt_path=null to start fresh, or another name=")
+    return ckpt
+
+
+def run_scheduler(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Optional[Resume]) -> Outcome:
+    """Train the scheduler for this session and say how it ended; the outcome's objective (for sweeps, minimised) is
+    minus the best evaluation reward."""
+    total = cfg.rl.timesteps
+    if resume is not None and resume.episode >= total:
+        print(f"{cfg.name} is already complete ({resume.episode}/{total} steps); raise rl.timesteps to train further.")
+        return Outcome(0)
+    ckpt = _resumed(resume)
+    print(describe(cfg))
+    text, base = load_text(cfg), load_base(cfg, local)
+    train_env = build_env(cfg, text, base, first_episode=ckpt["agent"]["episodes"] if ckpt else 0)
+    eval_env = DummyVecEnv([lambda: Monitor(build_env(cfg, text, base))])
+    algo = build_agent(cfg.rl, train_env, cfg.seed)
+    if ckpt is not None:
+        restore_agent(algo, cfg.rl.algo, ckpt["agent"], resume.source)
+    algo.set_logger(Logger(None, [ProgressCSV(local.logs, lambda: train_env.episode)]))
+
+    run = cfg.run
+    clock = BudgetClock(run.max_hours, run.stop_at, session_start(cfg.platform.name, run.session_start))
+    mirror = Mirror(local.root, remote.root) if remote else None
+    shelf = Shelf(local, clock, mirror, run.final_sync_timeout)
+    checkpoints = SchedulerCheckpoints(shelf, run.keep_best)
+    scheduler = Scheduler(cfg, algo, train_env, eval_env, checkpoints,
+                          scheduled_of(ckpt) if ckpt else Scheduled(train_env.base))
+    status_rel = local.rel("logs", "status.json")
+    guard = SessionGuard(clock, Status(cfg.name, total, budget_hours=run.max_hours, sweep=sweep_id()), local.logs,
+                         publish=(lambda: mirror.submit([status_rel])) if mirror else (lambda: None),
+                         remote_logs_dir=remote.logs if remote else None)
+    last = os.path.join(local.checkpoints, LAST)
+    try:
+        checkpoints.open(algo.num_timesteps)
+        algo.learn(total - algo.num_timesteps, callback=[EvaluateAndSave(scheduler), GuardStep(guard, last)],
+                   reset_num_timesteps=False, log_interval=1)
+        step, reason = algo.num_timesteps, guard.stop_reason or "completed"
+        checkpoints.save_last(scheduler.checkpoint())
+        guard.end(step, reason)
+        guard.write_status(step, last_checkpoint=last, force=True)
+        checkpoints.finish(step)
+    except Exception as exc:
+        guard.end(algo.num_timesteps, "failed", error=type(exc).__name__)
+        guard.write_status(algo.num_timesteps, last_checkpoint=last, force=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            shelf.mirror_last_good()
+        raise
+    finally:
+        guard.close()
+        if mirror:
+            mirror.close(timeout=5)
+    if reason == "stopped-budget":
+        mark_budget_spent()
+    _compare(scheduler)
+    # The runner's closing lines, counting the agent's steps where the Lightning tasks count episodes.
+    print(FINAL_WORDS[reason].replace("episode", "step").format(step=step, total=total, signal=guard.signal_name))
+    print(f"Checkpoints: {local.checkpoints}  Progress: {os.path.join(local.logs, 'progress.csv')}")
+    rewards = checkpoints.best.values()
+    return Outcome(0, -max(rewards) if rewards else None)
+
+
+def _compare(scheduler: Scheduler) -> None:
+    """The agent's latest evaluation reward next to the fixed-TEXT and random policies' on the same episodes."""
+    s, n = scheduler.scheduled, scheduler.cfg.rl.n_eval_episodes
+    if s.reward is None:
+        print("No evaluation yet (every rl.eval_freq steps): nothing to compare.")
+        return
+    line = f"Evaluation reward, mean of {n} episodes: agent {s.reward:.4f} (at step {s.step})"
+    if scheduler.baselines:
+        line += f", always TEXT {scheduler.baselines['text']:.4f}, random {scheduler.baselines['random']:.4f}"
+    print(line + ".")

@@ -1,0 +1,99 @@
+"""`throughput`: cells x steps per second of the QCA step for each architecture at grids 32, 64 and 128, forward
+only (no graph) and training (rollout, loss, backward, AdamW step), and torch.compile (qca.compile=true) against
+eager. The reference guide plans with 50 M cells x steps/s on a T4.
+
+    python -m bench.throughput [--quick]
+
+Laws at the default size (d_state 4, hidden 16), batch 1. Each figure is the fastest of several repeated episodes
+after a warm-up one (the fastest is the least disturbed figure on a shared machine). torch.compile is measured on the
+quick preset's model (UNET, grid 32) in the quick variant and on every architecture at grid 64 in the full one; its
+first compiled episode (the compilation) is reported on its own.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional, Sequence
+
+import torch
+
+from atheria.models import ARCHITECTURES, build_law
+from atheria.qca import LossWeights, Physics, episode_losses, initial_state, rollout
+from bench.common import device, note, parse_quick, pin_threads, result
+
+GRIDS = (32, 64, 128)
+QUICK = {"steps": 5, "repeats": 5, "compiled": (("unet", 32),)}
+FULL = {"steps": 20, "repeats": 5, "compiled": tuple((arch, 64) for arch in ARCHITECTURES)}
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def episode_fn(arch: str, grid: int, steps: int, train: bool, compiled: bool) -> Callable[[], None]:
+    """One episode of the law at this grid: a no-graph rollout, or rollout + loss + backward + AdamW step."""
+    dev = device()
+    torch.manual_seed(0)
+    law = build_law(arch, 4, 16).to(dev)
+    psi0 = initial_state(0, 0, 1, grid, 4).to(dev)
+    physics = Physics(steps=steps, compile=compiled)
+    optimizer = torch.optim.AdamW(law.parameters(), lr=1e-4)
+
+    def forward() -> None:
+        with torch.no_grad():
+            rollout(law, psi0, physics)
+        _sync()
+
+    def training() -> None:
+        optimizer.zero_grad()
+        episode_losses(psi0, rollout(law, psi0, physics), LossWeights())["loss"].backward()
+        optimizer.step()
+        _sync()
+
+    return training if train else forward
+
+
+def timed(fn: Callable[[], None]) -> float:
+    """Seconds one call of fn takes."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def cells_steps_per_s(arch: str, grid: int, steps: int, repeats: int, train: bool,
+                      compiled: bool = False) -> tuple[float, float]:
+    """(M cells x steps per second of the fastest repeat, seconds of the first, warm-up episode)."""
+    fn = episode_fn(arch, grid, steps, train, compiled)
+    first = timed(fn)
+    best = min(timed(fn) for _ in range(repeats))
+    return grid * grid * steps / best / 1e6, first
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Measure every architecture x grid x mode eagerly, then compiled against eager where the variant says."""
+    preset = QUICK if parse_quick(__doc__.splitlines()[0], argv) else FULL
+    threads = pin_threads()
+    steps, repeats = preset["steps"], preset["repeats"]
+    note(f"device {device()}, {threads} thread(s); {steps} steps per episode, fastest of {repeats}; "
+         "M cells x steps per second")
+    for arch in ARCHITECTURES:
+        for grid in GRIDS:
+            fwd, _ = cells_steps_per_s(arch, grid, steps, repeats, train=False)
+            trn, _ = cells_steps_per_s(arch, grid, steps, repeats, train=True)
+            note(f"  {arch:9s} grid {grid:3d}: forward {fwd:7.3f}  training {trn:7.3f}")
+            result(f"throughput.{arch}.g{grid}.forward", fwd, "Mcell_steps/s")
+            result(f"throughput.{arch}.g{grid}.train", trn, "Mcell_steps/s")
+    for arch, grid in preset["compiled"]:
+        for mode, train in (("forward", False), ("train", True)):
+            torch._dynamo.reset()
+            eager, _ = cells_steps_per_s(arch, grid, steps, repeats, train)
+            fast, compile_s = cells_steps_per_s(arch, grid, steps, repeats, train, compiled=True)
+            note(f"  {arch} grid {grid} {mode}: eager {eager:.3f}, compiled {fast:.3f} "
+                 f"(first compiled episode {compile_s:.1f} s)")
+            result(f"throughput.{arch}.g{grid}.{mode}.compiled", fast, "Mcell_steps/s")
+            result(f"throughput.{arch}.g{grid}.{mode}.compile_speedup", fast / eager, "x")
+            result(f"throughput.{arch}.g{grid}.{mode}.compile_s", compile_s, "s")
+
+
+if __name__ == "__main__":
+    main()
