@@ -11,8 +11,9 @@ from typing import Callable, Optional
 
 from atheria.callbacks.budget_clock import BudgetClock
 from atheria.callbacks.events import EventLog
+from atheria.storage.atomic import sha256_file
 from atheria.storage.layout import Layout
-from atheria.storage.manifest import FileEntry, Manifest, file_entry, read_manifest, write_manifest
+from atheria.storage.manifest import FileEntry, Manifest, read_manifest, write_manifest
 from atheria.storage.mirror import Mirror
 
 LAST, BEST_FINAL = "last.ckpt", "best-final.ckpt"
@@ -30,7 +31,7 @@ class Shelf:
         self.latest: Optional[Manifest] = None
         self.final_sync_ok: Optional[bool] = None
         self.last_sync_step = -1
-        self._entries: dict[str, tuple[tuple[int, int], FileEntry]] = {}
+        self._hashes: dict[tuple[int, int, int, int], str] = {}  # (device, inode, size, mtime) -> sha256
         self._remote_names: set[str] = set()
 
     def open(self, step: int) -> None:
@@ -48,20 +49,20 @@ class Shelf:
                 published = None
             self._remote_names = set(published.files) if published else set()
 
-    def _entry(self, name: str, step: int) -> FileEntry:
-        """Size/sha256/step of a local checkpoint, hashed again only when the file changed."""
-        path = os.path.join(self.local.checkpoints, name)
-        st = os.stat(path)
-        key = (st.st_size, st.st_mtime_ns)
-        cached = self._entries.get(name)
-        if cached is None or cached[0] != key:
-            cached = (key, file_entry(path, step))
-            self._entries[name] = cached
-        return cached[1]
-
     def publish(self, step: int, kept: dict[str, int]) -> Manifest:
-        """Write the local latest.json over the kept files (name: step), last.ckpt as the pointer."""
-        manifest = Manifest(step=step, checkpoint=LAST, files={n: self._entry(n, s) for n, s in sorted(kept.items())})
+        """Write the local latest.json over the kept files (name: step), last.ckpt as the pointer. A file is hashed
+        only when its bytes are new: checkpoints are replaced, never rewritten in place, so a file (inode) of the
+        same size and mtime holds the same bytes under any of its names (last.ckpt is a hard link to the cadence
+        checkpoint of its episode)."""
+        files, hashes = {}, {}
+        for name, file_step in sorted(kept.items()):
+            path = os.path.join(self.local.checkpoints, name)
+            st = os.stat(path)
+            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            hashes[key] = self._hashes.get(key) or hashes.get(key) or sha256_file(path)
+            files[name] = FileEntry(size=st.st_size, sha256=hashes[key], step=int(file_step))
+        self._hashes = hashes
+        manifest = Manifest(step=step, checkpoint=LAST, files=files)
         write_manifest(self.local.checkpoints, manifest)
         self.latest = manifest
         return manifest

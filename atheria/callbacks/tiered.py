@@ -10,6 +10,7 @@ import re
 import shutil
 import time
 from typing import Any, Callable, Optional
+from weakref import proxy
 
 import lightning.pytorch as pl
 import torch
@@ -19,7 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from atheria.callbacks.budget_clock import BudgetClock
 from atheria.callbacks.shelf import BEST_FINAL, LAST, Shelf
 from atheria.storage.layout import Layout
-from atheria.storage.atomic import write_bytes_atomic
+from atheria.storage.atomic import link_atomic, write_bytes_atomic
 from atheria.storage.manifest import Manifest
 from atheria.storage.mirror import Mirror
 
@@ -57,11 +58,30 @@ class TieredCheckpoint(ModelCheckpoint):
     # local tier ----------------------------------------------------------------------------------------------
     def _save_checkpoint(self, trainer: "pl.Trainer", filepath: str) -> None:
         t0 = time.monotonic()
-        super()._save_checkpoint(trainer, filepath)
+        if not self._link_last(trainer, filepath):
+            super()._save_checkpoint(trainer, filepath)
         self.clock.note_save(time.monotonic() - t0)
         self._steps[os.path.basename(filepath)] = trainer.global_step
         if trainer.is_global_zero:
             self.shelf.events.add("save", trainer.global_step, file=os.path.basename(filepath))
+
+    def _link_last(self, trainer: "pl.Trainer", filepath: str) -> bool:
+        """last.ckpt of the episode a cadence checkpoint was just written at: a hard link to that file, not a second
+        serialisation and write of the same state (half the checkpoint I/O). Lightning's save_last="link" is a
+        symlink to the newest file saved at any step, which would leave last.ckpt behind on episodes that are not
+        among the best N, and which a mirror or Drive copy would not keep as a file. False: save as usual."""
+        previous = self._last_checkpoint_saved
+        if (os.path.basename(filepath) != LAST or not previous or previous == filepath
+                or self._last_global_step_saved != trainer.global_step):
+            return False
+        linked = trainer.is_global_zero and os.path.isfile(previous) and link_atomic(previous, filepath)
+        if not trainer.strategy.broadcast(linked):  # every rank saves, or none: the save itself is collective
+            return False
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
+        return True
 
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         super().on_train_start(trainer, pl_module)

@@ -61,6 +61,24 @@ def get_file_atomic(url: str, local_path: str | Path) -> None:
         _replace_local(os.path.abspath(local_path), lambda f: shutil.copyfileobj(src, f, _CHUNK))
 
 
+def link_atomic(src: str, dst: str) -> bool:
+    """Make local path dst a hard link to src, atomically (a temp link renamed over dst): the same bytes under a
+    second name without writing them again. False, with dst untouched, where the filesystem has no hard links."""
+    tmp = temp_name(dst)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        return False
+    try:
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+    _fsync_dir(os.path.dirname(dst))
+    return True
+
+
 def temp_name(path: str) -> str:
     """A hidden sibling name for an in-progress write: '.<name>.partial-<uuid>'."""
     head, name = posixpath.split(path)

@@ -10,7 +10,7 @@ import fsspec
 import pytest
 
 from atheria.storage import faults
-from atheria.storage.atomic import get_file_atomic, put_file_atomic, sha256_file, write_bytes_atomic
+from atheria.storage.atomic import get_file_atomic, link_atomic, put_file_atomic, sha256_file, write_bytes_atomic
 
 
 def _slow_remote(tmp_path, **settings) -> faults.Faults:
@@ -92,3 +92,27 @@ def test_download_is_atomic_and_complete(tmp_path) -> None:
     get_file_atomic(url, tmp_path / "local" / "last.ckpt")
     assert (tmp_path / "local" / "last.ckpt").read_bytes() == payload
     assert os.listdir(tmp_path / "local") == ["last.ckpt"]
+
+
+def test_link_atomic_names_the_same_bytes_twice_and_a_later_replace_of_either_leaves_the_other(tmp_path):
+    src, dst = tmp_path / "ep000006.ckpt", tmp_path / "last.ckpt"
+    write_bytes_atomic(str(src), b"episode 6")
+    write_bytes_atomic(str(dst), b"episode 4")
+    assert link_atomic(str(src), str(dst))
+    assert os.path.samefile(src, dst) and dst.read_bytes() == b"episode 6"
+    write_bytes_atomic(str(src), b"episode 8")  # files are replaced, never rewritten: the link keeps its bytes
+    assert dst.read_bytes() == b"episode 6"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ep000006.ckpt", "last.ckpt"]
+
+
+def test_link_atomic_without_hard_links_leaves_the_target_as_it_was(tmp_path, monkeypatch):
+    src, dst = tmp_path / "a", tmp_path / "b"
+    src.write_bytes(b"new")
+    dst.write_bytes(b"old")
+
+    def no_links(*args):
+        raise OSError(errno.EPERM, "Operation not permitted")  # what a FUSE mount such as Drive answers
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert not link_atomic(str(src), str(dst))
+    assert dst.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
