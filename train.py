@@ -8,9 +8,11 @@ import sys
 from typing import Optional
 
 import hydra
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from atheria.config import CONF_DIR, ConfigError, check_group_choices, register_resolvers
+from atheria.config.help import app_help, wants_help
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -33,7 +35,10 @@ if __name__ == "__main__":
     register_resolvers()
     try:
         check_group_choices(sys.argv[1:], CONF_DIR)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if wants_help(sys.argv[1:]):
+            print(app_help(sys.argv[1:], CONF_DIR), end="")
+            sys.exit(0)
+    except (ConfigError, HydraException) as err:
+        print(f"error: {err}".splitlines()[0], file=sys.stderr)
         sys.exit(2)
     main()

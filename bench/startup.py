@@ -1,7 +1,8 @@
 """`startup`: commands that do not train must not pay for importing the training stack. Wall time of
 `python train.py --help` and `atheria status --help` against `python -c "import lightning"` alone, an empty
-interpreter, and the --help of an empty Hydra app (Hydra's own floor: its help lists every config group of every
-installed Hydra plugin), runs interleaved, the median reported; and whether the two commands import torch at all.
+interpreter, and the --help of an empty Hydra app (what Hydra's own help costs: it lists every config group of every
+installed Hydra plugin, which is why train.py answers --help itself, atheria/config/help.py), runs interleaved, the
+median reported; and whether the two commands import torch at all.
 
     python -m bench.startup [--quick]
 

@@ -20,9 +20,9 @@ def _mask(node: Any) -> Any:
     return node
 
 
-def redacted(cfg: DictConfig) -> DictConfig:
-    """A resolved copy of `cfg` with secret-looking values masked, safe to save or print."""
-    return OmegaConf.create(_mask(OmegaConf.to_container(cfg, resolve=True)))
+def redacted(cfg: DictConfig, resolve: bool = True) -> DictConfig:
+    """A copy of `cfg` (resolved unless told otherwise) with secret-looking values masked, safe to save or print."""
+    return OmegaConf.create(_mask(OmegaConf.to_container(cfg, resolve=resolve)))
 
 
 def mask_url(url: str) -> str:
