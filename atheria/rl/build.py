@@ -58,10 +58,14 @@ def load_base(cfg: DictConfig, local: Layout) -> dict[str, Tensor] | None:
 
 def build_env(cfg: DictConfig, text: Text, base: dict[str, Tensor] | None, first_episode: int = 0) -> SchedulerEnv:
     """A SchedulerEnv over its own copy of the model (the training and the evaluation env never share weights),
-    starting every episode from `base` (None: the model's fresh adapters)."""
+    starting every episode from `base` (None: the model's fresh adapters, seeded by `seed`, so the training env, the
+    evaluation env and every later session start from the same ones, those `model=gpt2_lora` starts from)."""
     from atheria.modules import build_module
 
-    lm = build_module(cfg).to("cuda" if torch.cuda.is_available() else "cpu")
+    with torch.random.fork_rng():  # fresh adapters seeded as a Lightning run seeds them: the same in every env
+        torch.manual_seed(cfg.seed)
+        lm = build_module(cfg)
+    lm = lm.to("cuda" if torch.cuda.is_available() else "cpu")
     if base is not None:
         lm.model.load_state_dict(base, strict=False)
     rl, optim = cfg.rl, OmegaConf.to_container(cfg.optim, resolve=True)

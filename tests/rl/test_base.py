@@ -33,3 +33,16 @@ def test_a_base_of_another_model_is_refused_naming_rl_base(rl_cfg, text, tmp_pat
     cfg = rl_cfg(f"rl.base={tmp_path / 'base.ckpt'}", "model.lora_r=8")
     with pytest.raises(ConfigError, match=r"^rl.base='.*base.ckpt' .* holds a .*lora_r=4.*model.lora_r differs"):
         load_base(cfg, Layout(cfg.storage.local, cfg.name))
+
+
+def test_without_a_base_every_env_starts_from_the_same_seeded_fresh_adapters(rl_cfg, text):
+    torch.manual_seed(123)  # whatever the global RNG holds: the training and the evaluation env must agree
+    first = trainable_state(build_env(rl_cfg(), text, None).lm.model)
+    second = trainable_state(build_env(rl_cfg(), text, None).lm.model)
+    torch.manual_seed(42)
+    from atheria.modules import build_module
+
+    lightning_start = trainable_state(build_module(rl_cfg()).model)  # as train.py model=gpt2_lora seeds it
+    assert first.keys() == second.keys() == lightning_start.keys()
+    assert all(torch.equal(first[k], second[k]) and torch.equal(first[k], lightning_start[k]) for k in first)
+    assert any(k.endswith("lora_A.default.weight") and v.abs().sum() > 0 for k, v in first.items())

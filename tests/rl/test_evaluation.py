@@ -18,7 +18,7 @@ def test_policies_are_evaluated_on_the_same_seeded_episodes(rl_cfg, text, tmp_pa
     for seed in (7, None):  # by hand: the seeded episode and the one after it
         env.reset(seed=seed)
         returns.append(sum(env.step(text_action(env.action_space))[1] for _ in range(env.max_steps)))
-    assert first == pytest.approx(sum(returns) / 2)
+    assert first == pytest.approx(sum(returns) / 2, abs=1e-6)  # sb3's Monitor rounds returns to 6 decimals
 
     key = {"rl": {"max_steps": 3}}
     found = measure_baselines(venv, 2, 7, str(tmp_path), key)
