@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from atheria.callbacks.shelf import BEST_FINAL, LAST, Shelf
-from atheria.storage.atomic import write_bytes_atomic
+from atheria.storage.atomic import link_atomic, write_bytes_atomic
 from atheria.storage.finder import CorruptCheckpoint, load_checkpoint
 
 _BEST_NAME = re.compile(r"^step(\d+)\.ckpt$")
@@ -64,6 +64,7 @@ class SchedulerCheckpoints:
         self.dir = shelf.local.checkpoints
         self.steps: dict[str, int] = {}
         self.best: dict[str, float] = {}  # file name -> evaluation reward
+        self._kept: Optional[tuple[int, str]] = None  # (step, name) of the evaluated checkpoint kept last
 
     def open(self, step: int) -> None:
         """Session start: the shelf's clean-up, and the best checkpoints earlier sessions kept (by their rewards)."""
@@ -81,9 +82,16 @@ class SchedulerCheckpoints:
                 self.steps[name] = int(load_checkpoint(os.path.join(self.dir, name))["global_step"])
 
     def save_last(self, ckpt: dict[str, Any]) -> None:
-        """Write last.ckpt, publish the manifest, queue the mirror."""
-        self._write(LAST, ckpt)
-        self._publish(ckpt["global_step"])
+        """Write last.ckpt, publish the manifest, queue the mirror. After an evaluation kept this step's checkpoint,
+        last.ckpt is a hard link to that file rather than a second write of the same dict (as in TieredCheckpoint)."""
+        step, kept = ckpt["global_step"], self._kept
+        if kept is not None and kept[0] == step and link_atomic(os.path.join(self.dir, kept[1]),
+                                                                os.path.join(self.dir, LAST)):
+            self.steps[LAST] = int(step)
+            self.shelf.events.add("save", step, file=LAST)
+        else:
+            self._write(LAST, ckpt)
+        self._publish(step)
 
     def offer_best(self, ckpt: dict[str, Any], reward: float) -> None:
         """Keep this evaluated checkpoint if its reward is among the best `keep_best`, dropping the worst."""
@@ -92,6 +100,7 @@ class SchedulerCheckpoints:
             return
         name = f"step{ckpt['global_step']:08d}.ckpt"
         self._write(name, ckpt)
+        self._kept = (int(ckpt["global_step"]), name)
         self.best[name] = reward
         if worst is not None:
             del self.best[worst], self.steps[worst]
