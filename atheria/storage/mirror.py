@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import posixpath
 import threading
@@ -19,6 +20,8 @@ import fsspec
 from atheria.storage.atomic import put_file_atomic
 from atheria.storage.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
 from atheria.storage.paths import is_remote, join, url_to_fs
+
+log = logging.getLogger(__name__)  # for the routine skips of a lagging mirror, kept off the console
 
 T = TypeVar("T")
 
@@ -180,7 +183,7 @@ class Mirror:
                 self.uploads += 1
                 self.bytes_uploaded += signature[0]
         except FileNotFoundError:
-            self.say(f"mirror: {local} no longer exists locally; not uploading it")
+            log.debug("mirror: %s no longer exists locally; not uploading it", local)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(snapshot)
@@ -201,8 +204,8 @@ class Mirror:
                 known = (old.size, old.sha256) if old else None
             remote_size = self._attempt(lambda: _size_or_none(fs, url_to_fs(join(remote_dir, name))[1]))
             if known != expected or remote_size != entry.size:
-                self.say(f"mirror: not publishing {join(remote_dir, MANIFEST_NAME)} (step {manifest.step}): "
-                         f"{name} on the remote is not the file it lists; a newer submit will carry it")
+                log.debug("mirror: not publishing %s (step %d): %s on the remote is not the file it lists; a newer "
+                          "submit will carry it", join(remote_dir, MANIFEST_NAME), manifest.step, name)
                 return
         self._attempt(lambda: write_manifest(remote_dir, manifest))
 

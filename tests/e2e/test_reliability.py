@@ -49,7 +49,8 @@ def remote_complete(ckpts: Path, strict: bool = True) -> int | None:
 
 # --- kill -9, twenty times in a row ---------------------------------------------------------------------------
 UNET = "UNET_32ch_D4"  # ~1.7 M parameters: 21 MB checkpoints, whose writes and uploads take tens of ms
-KILLED = ("model=unet", "model.hidden_channels=32", "qca.grid_size=8", "qca.steps=3", "run.total_episodes=40",
+EPISODES = 200  # ~0.3 s each; 20 kills used 82 (up to 25 at one kill) in a quiet run: room for a faster machine
+KILLED = ("model=unet", "model.hidden_channels=32", "qca.grid_size=8", "qca.steps=3", f"run.total_episodes={EPISODES}",
           "run.save_every=1", "run.sync_every=1", "run.keep_best=2", "run.monitor_every=0", "run.plot_every=0")
 PARTIAL = re.compile(r"^\..+\.ckpt\.partial-[0-9a-f]+$")
 
@@ -109,15 +110,15 @@ def test_twenty_kills_lose_at_most_a_save_interval_and_end_with_the_uninterrupte
     assert resumed >= 8, resumed  # the kills were spread over the run, not all at start-up
 
     final = run_train(root, *KILLED, f"storage.remote={remote}", timeout=600)
-    assert final.returncode == 0 and "Completed 40/40" in final.stdout, final.stdout[-3000:]
+    assert final.returncode == 0 and f"Completed {EPISODES}/{EPISODES}" in final.stdout, final.stdout[-3000:]
     assert "Taking over the lock" in final.stdout and not [p for p in os.listdir(local_ckpts) if p.startswith(".")]
     assert reference.wait(timeout=600) == 0, (tmp_path / "whole.log").read_text()[-3000:]
     a = load(tmp_path / "whole" / "checkpoints" / UNET / "last.ckpt")
     b = load(local_ckpts / "last.ckpt")
-    assert a["global_step"] == b["global_step"] == 40
+    assert a["global_step"] == b["global_step"] == EPISODES
     assert a["state_dict"].keys() == b["state_dict"].keys()
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
-    assert remote_complete(remote_ckpts) == 40
+    assert remote_complete(remote_ckpts) == EPISODES
 
 
 # --- a full local disk ------------------------------------------------------------------------------------------
