@@ -2,6 +2,7 @@
 family, the last row per episode after a kill, sessions from the timeline, strict JSON and the report's sections."""
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 from matplotlib.image import imread
@@ -9,7 +10,7 @@ from PIL import Image
 
 from atheria.callbacks.events import EventLog, read_events
 from atheria.callbacks.history import EpisodeHistory, read_history
-from atheria.callbacks.plots import live_figure, save_png, summary_figure
+from atheria.callbacks.plots import LIVE_NAME, SUMMARY_NAME, TrainingPlots, live_figure, save_png, summary_figure
 from atheria.callbacks.report import TrainingReport, report_name
 from atheria.callbacks.status_file import Status, write_status
 from atheria.callbacks.training_log import sessions
@@ -49,6 +50,28 @@ def test_summary_has_four_panels_and_the_png_decodes(tmp_path):
     save_png(fig, str(path))
     assert imread(path).shape == (800, 1200, 4)
     assert Image.open(path).text["Description"] == "panels: " + "; ".join(titles)
+
+
+def test_live_plot_is_drawn_in_the_background_from_the_rows_of_its_episode(tmp_path):
+    history, said = EpisodeHistory(str(tmp_path)), []
+    for row in qca_rows(25):
+        history.record(int(row["episode"]), row, "train/")
+    plots = TrainingPlots(history, str(tmp_path), "UNET_16ch_D4", every=25, say=said.append)
+    trainer = SimpleNamespace(global_step=25)
+    plots.on_train_batch_end(trainer, None, None, None, 0)
+    assert plots.drawing()  # the training thread is back while matplotlib draws (about 0.1 s)
+    first = plots._drawing
+    for row in qca_rows(50)[25:]:
+        history.record(int(row["episode"]), row, "train/")
+    trainer.global_step = 50
+    plots.on_train_batch_end(trainer, None, None, None, 0)
+    assert plots._drawing is first  # due again while still drawing: skipped, not queued behind it
+    first.join()
+    assert Image.open(tmp_path / LIVE_NAME).text["Title"] == "UNET_16ch_D4: episode 25"  # the rows of its episode
+    plots.on_train_end(trainer, None)
+    assert Image.open(tmp_path / LIVE_NAME).text["Title"] == "UNET_16ch_D4: episode 50"
+    assert Image.open(tmp_path / SUMMARY_NAME).text["Title"] == "UNET_16ch_D4: training summary, 50 episodes"
+    assert said == []
 
 
 def test_key_metric_is_perplexity_for_a_language_model_and_a_note_when_neither(tmp_path):
