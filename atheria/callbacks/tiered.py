@@ -4,6 +4,7 @@ on remote dirpaths (resume cannot find them; pruning can delete the resumed-from
 which the framework-neutral Shelf keeps, with the mirror."""
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -19,7 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from atheria.callbacks.budget_clock import BudgetClock
 from atheria.callbacks.shelf import BEST_FINAL, LAST, Shelf
 from atheria.storage.layout import Layout
-from atheria.storage.atomic import link_atomic, write_atomic
+from atheria.storage.atomic import link_atomic, write_bytes_atomic
 from atheria.storage.manifest import Manifest
 from atheria.storage.mirror import Mirror
 
@@ -34,7 +35,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
-        write_atomic(str(path), lambda f: torch.save(checkpoint, f))
+        buffer = io.BytesIO()  # not straight into the file: on a full disk torch then raises no OSError
+        torch.save(checkpoint, buffer)
+        write_bytes_atomic(str(path), buffer.getvalue())
 
 
 class TieredCheckpoint(ModelCheckpoint):

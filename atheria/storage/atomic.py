@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import os
 import posixpath
 import shutil
@@ -38,19 +37,11 @@ def sha256_file(path: str | Path) -> str:
 
 def write_bytes_atomic(url: str, data: bytes) -> None:
     """Write data to a local path or URL so that its final name only ever holds the complete bytes."""
-    write_atomic(url, lambda f: f.write(data))
-
-
-def write_atomic(url: str, fill: Callable[[BinaryIO], object]) -> None:
-    """Write what fill(f) writes to a binary file f, atomically, to a local path or URL: locally fill streams into
-    the temp file (no copy of the bytes in memory), to a remote it fills a buffer that is then uploaded."""
     fs, path = url_to_fs(url)
     if isinstance(fs, LocalFileSystem):
-        _replace_local(path, fill)
+        _replace_local(path, lambda f: f.write(data))
     else:
-        buffer = io.BytesIO()
-        fill(buffer)
-        _replace_remote(fs, path, lambda target: fs.pipe_file(target, buffer.getvalue()))
+        _replace_remote(fs, path, lambda target: fs.pipe_file(target, data))
 
 
 def put_file_atomic(local_path: str | Path, url: str) -> None:
