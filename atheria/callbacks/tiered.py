@@ -4,7 +4,6 @@ on remote dirpaths (resume cannot find them; pruning can delete the resumed-from
 which the framework-neutral Shelf keeps, with the mirror."""
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -13,14 +12,13 @@ from typing import Any, Callable, Optional
 from weakref import proxy
 
 import lightning.pytorch as pl
-import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from atheria.callbacks.budget_clock import BudgetClock
 from atheria.callbacks.shelf import BEST_FINAL, LAST, Shelf
 from atheria.storage.layout import Layout
-from atheria.storage.atomic import link_atomic, write_bytes_atomic
+from atheria.storage.atomic import link_atomic, save_torch_atomic
 from atheria.storage.manifest import Manifest
 from atheria.storage.mirror import Mirror
 
@@ -35,9 +33,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
-        buffer = io.BytesIO()  # not straight into the file: on a full disk torch then raises no OSError
-        torch.save(checkpoint, buffer)
-        write_bytes_atomic(str(path), buffer.getvalue())
+        save_torch_atomic(checkpoint, str(path))
 
 
 class TieredCheckpoint(ModelCheckpoint):

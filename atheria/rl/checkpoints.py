@@ -8,7 +8,6 @@ The language model's optimizer is not kept: every episode starts from the base a
 """
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -16,11 +15,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import torch
 from torch import Tensor
 
 from atheria.callbacks.shelf import BEST_FINAL, LAST, Shelf
-from atheria.storage.atomic import link_atomic, write_bytes_atomic
+from atheria.storage.atomic import link_atomic, save_torch_atomic
 from atheria.storage.finder import CorruptCheckpoint, load_checkpoint
 
 _BEST_NAME = re.compile(r"^step(\d+)\.ckpt$")
@@ -121,9 +119,7 @@ class SchedulerCheckpoints:
 
     def _write(self, name: str, ckpt: dict[str, Any]) -> None:
         t0 = time.monotonic()
-        buffer = io.BytesIO()
-        torch.save(ckpt, buffer)
-        write_bytes_atomic(os.path.join(self.dir, name), buffer.getvalue())
+        save_torch_atomic(ckpt, os.path.join(self.dir, name))
         self.shelf.clock.note_save(time.monotonic() - t0)
         self.steps[name] = int(ckpt["global_step"])
         self.shelf.events.add("save", ckpt["global_step"], file=name)

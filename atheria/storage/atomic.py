@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import posixpath
 import shutil
@@ -42,6 +43,16 @@ def write_bytes_atomic(url: str, data: bytes) -> None:
         _replace_local(path, lambda f: f.write(data))
     else:
         _replace_remote(fs, path, lambda target: fs.pipe_file(target, data))
+
+
+def save_torch_atomic(obj: object, url: str) -> None:
+    """torch.save obj atomically to a local path or URL. Serialised in memory first: streamed into the file, a full
+    disk surfaces as torch's RuntimeError rather than the OSError that the disk-full stop reads."""
+    import torch  # here: commands that do not train import this module and must not pay for torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(url, buffer.getvalue())
 
 
 def put_file_atomic(local_path: str | Path, url: str) -> None:
