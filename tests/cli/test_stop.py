@@ -22,7 +22,9 @@ def test_a_request_is_seen_in_either_dir_and_removed_from_both(tmp_path, request
     base = f"memory://stop-{tmp_path.name}" if kind == "memory" else request.getfixturevalue("gcs_root")
     local, remote = str(tmp_path / "logs"), f"{base}/stop-{tmp_path.name}/logs"
     said = []
-    requests = StopRequests([local, "nosuch://unreachable/logs", remote], every_s=0.05, say=said.append)
+    # Polled every second: both requests below are written well inside one interval, so no sweep falls between them
+    # (at 0.05 s one could, and then found the first, cleared both, and the second was written after).
+    requests = StopRequests([local, "nosuch://unreachable/logs", remote], every_s=1.0, say=said.append)
     requests.start()
     time.sleep(0.2)
     assert requests.request is None
