@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
 from omegaconf import DictConfig
 
 from atheria.config import ConfigError
+from atheria.debug_log import NAME as DEBUG_LOG
 from atheria.storage.atomic import get_file_atomic
-from atheria.storage.finder import CorruptCheckpoint, checkpoint_step, find_latest, load_checkpoint
+from atheria.storage.finder import CorruptCheckpoint, NoTrustedCheckpoint, checkpoint_step, find_latest, load_checkpoint
 from atheria.storage.layout import Layout
 from atheria.storage.paths import is_remote, url_to_fs
 
@@ -93,13 +95,17 @@ def resolve_resume(ckpt_path: Optional[str], local: Layout, remote: Optional[Lay
     if ckpt_path != "last":
         found = _given(ckpt_path, local)
     else:
-        latest = find_latest(local.checkpoints, remote.checkpoints if remote else None, say=say)
+        try:
+            latest = find_latest(local.checkpoints, remote.checkpoints if remote else None, say=say)
+        except NoTrustedCheckpoint as exc:
+            raise ConfigError(f"ckpt_path=last: {exc}; accepted: ckpt_path=null to start over deliberately, or "
+                              "ckpt_path=PATH of a good checkpoint") from exc
         if latest is None:
             where = local.checkpoints + (f" or {remote.checkpoints}" if remote else "")
             say(f"No checkpoint in {where}: starting fresh.")
             return None
         path, cand = latest
-        found = Resume(path, checkpoint_step(path), cand.url)  # the file, not its entry: it may be newer
+        found = Resume(path, checkpoint_step(path, crc=False), cand.url)  # verified; the file's step: it may be newer
     if expect:
         check_same_law(ckpt_path, found.path, expect)
     say(f"Resuming from episode {found.episode}: {found.source}")
@@ -107,12 +113,13 @@ def resolve_resume(ckpt_path: Optional[str], local: Layout, remote: Optional[Lay
 
 
 def restore_logs(local: Layout, remote: Optional[Layout], say: Callable[[str], None] = print) -> None:
-    """On a fresh machine, bring the experiment's logs (metrics, W&B id, status) back from the remote."""
-    if remote is None or os.path.isdir(local.logs):
+    """On a fresh machine (no local logs but this session's debug log), bring the experiment's logs (metrics, W&B id,
+    status) back from the remote."""
+    if remote is None or (os.path.isdir(local.logs) and set(os.listdir(local.logs)) - {DEBUG_LOG}):
         return
     fs, path = url_to_fs(remote.logs)
     try:
-        names = [p for p in fs.find(path) if "/wandb/" not in p]
+        names = [p for p in fs.find(path) if "/wandb/" not in p and posixpath.basename(p) != DEBUG_LOG]
     except Exception as exc:  # logs are a convenience; a resume goes on without them
         say(f"Could not restore logs from {remote.logs} ({type(exc).__name__}); continuing without them.")
         return

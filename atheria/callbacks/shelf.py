@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import time
 from typing import Callable, Optional
 
@@ -14,9 +15,11 @@ from atheria.callbacks.events import EventLog
 from atheria.storage.atomic import sha256_file
 from atheria.storage.layout import Layout
 from atheria.storage.manifest import FileEntry, Manifest, read_manifest, write_manifest
-from atheria.storage.mirror import Mirror
+from atheria.storage.mirror import SNAPSHOT_MARK, Mirror
+from atheria.storage.paths import url_to_fs
 
 LAST, BEST_FINAL = "last.ckpt", "best-final.ckpt"
+_STEP_IN_NAME = re.compile(r"^(?:ep|step)(\d+)\.ckpt$")  # Lightning's cadence names, the RL scheduler's
 
 
 class Shelf:
@@ -33,21 +36,29 @@ class Shelf:
         self.last_sync_step = -1
         self._hashes: dict[tuple[int, int, int, int], str] = {}  # (device, inode, size, mtime) -> sha256
         self._remote_names: set[str] = set()
+        self.remote_floor = -1  # the newest step on the remote at the start: never written over by an older one
+        self._held = False
 
     def open(self, step: int) -> None:
         """Session start: drop temp files of saves and uploads a kill cut short (the caller holds the experiment's
-        lock), and learn which files the remote's latest.json lists."""
+        lock), learn which files the remote's latest.json lists, and the newest step the remote holds."""
         self.last_sync_step = step
-        for pattern in (".*.partial-*", ".*.mirror-snapshot"):
-            for leftover in glob.glob(os.path.join(glob.escape(self.local.checkpoints), pattern)):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(leftover)
+        for folder in (self.local.checkpoints, self.local.logs):
+            for pattern in (".*.partial-*", f".*{SNAPSHOT_MARK}*"):
+                for leftover in glob.glob(os.path.join(glob.escape(folder), pattern)):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(leftover)
         if self.mirror is not None:
+            remote_dir = f"{self.mirror.remote_root.rstrip('/')}/{self.local.rel('checkpoints')}"
             try:
-                published = read_manifest(f"{self.mirror.remote_root.rstrip('/')}/{self.local.rel('checkpoints')}")
+                published = read_manifest(remote_dir)
+                fs, path = url_to_fs(remote_dir)
+                names = [os.path.basename(p.rstrip("/")) for p in fs.ls(path, detail=False)] if fs.isdir(path) else []
             except Exception:  # a remote that is down now is the mirror's to report and retry
-                published = None
+                published, names = None, []
             self._remote_names = set(published.files) if published else set()
+            steps = [int(m.group(1)) for m in map(_STEP_IN_NAME.match, names) if m]
+            self.remote_floor = max([published.step if published else -1, *steps])
 
     def publish(self, step: int, kept: dict[str, int]) -> Manifest:
         """Write the local latest.json over the kept files (name: step), last.ckpt as the pointer. A file is hashed
@@ -81,7 +92,7 @@ class Shelf:
     def sync(self, step: int) -> None:
         """Queue the published checkpoints, the manifest and the logs for the mirror; prune remote files no longer
         kept. Never blocks. Before the first publish there is nothing to mirror."""
-        if self.mirror is None or self.latest is None:
+        if self.mirror is None or self.latest is None or self._behind_remote():
             return
         if self.mirror.last_job_seconds is not None:
             self.clock.note_sync(self.mirror.last_job_seconds)
@@ -94,6 +105,17 @@ class Shelf:
         self.last_sync_step = step
         self.events.add("mirror", step, remote=self.mirror.remote_root)
 
+    def _behind_remote(self) -> bool:
+        """True (said once) while this run is at an earlier step than the remote held at the start: mirroring would
+        write an older run over later checkpoints (a deliberate ckpt_path=null, or an older ckpt_path=PATH)."""
+        behind = self.latest is not None and self.latest.step < self.remote_floor
+        if behind and not self._held:
+            self.say(f"The remote {self.mirror.remote_root if self.mirror else ''} holds episode {self.remote_floor} "
+                     f"of {self.local.name}, later than this run's {self.latest.step}: not mirroring over it until this "
+                     "run passes it (use another name= to keep both)")
+        self._held = behind
+        return behind
+
     def _final_timeout(self) -> float:
         """Seconds the final mirror may take: the configured timeout, never past the budget (but at least 5 s)."""
         left = self.clock.remaining()
@@ -102,7 +124,7 @@ class Shelf:
     def mirror_last_good(self) -> Optional[bool]:
         """After a local save failed (a full disk), mirror the last checkpoints that were saved whole and wait for it;
         writes nothing locally. None without a mirror or a saved checkpoint, else whether the mirror finished."""
-        if self.mirror is None or self.latest is None:
+        if self.mirror is None or self.latest is None or self._behind_remote():
             return None
         if self.latest.step > self.last_sync_step:
             ckpt_rel = self.local.rel("checkpoints")
@@ -115,7 +137,7 @@ class Shelf:
 
     def finish(self, step: int) -> None:
         """Final mirror at the end of the session, waited for within the budget."""
-        if self.mirror is None:
+        if self.mirror is None or self._behind_remote():
             return
         self.sync(step)
         timeout = self._final_timeout()

@@ -10,35 +10,48 @@ import hashlib
 import logging
 import os
 import posixpath
+import shutil
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, TypeVar
 
 import fsspec
 
 from atheria.storage.atomic import put_file_atomic
-from atheria.storage.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
+from atheria.storage.manifest import MANIFEST_NAME, FileEntry, Manifest, read_manifest, write_manifest
 from atheria.storage.paths import is_remote, join, url_to_fs
 
-log = logging.getLogger(__name__)  # for the routine skips of a lagging mirror, kept off the console
+log = logging.getLogger(__name__)  # routine skips and each failed attempt: the debug log, not the console
+WARN_AFTER_S = 20.0  # a remote failing this long (its library's own retries included) gets its one console line
+SNAPSHOT_MARK = ".mirror-"  # frozen copies are '.<name>.mirror-<id>' beside their file
 
 T = TypeVar("T")
 
 
 @dataclass
 class _Job:
-    """What to mirror: files to upload, manifests to publish (per dir) once they are up, files to delete after."""
+    """What to mirror: plain files to upload (logs: copied when their upload starts), frozen checkpoint snapshots
+    (rel path -> the snapshot taken when the job was submitted), manifests to publish per dir once their files are
+    up, and files to delete after."""
 
     files: list[str]
+    frozen: dict[str, str]
     manifests: dict[str, Manifest]
     delete: list[str]
 
-    def merged(self, newer: _Job) -> _Job:
-        """This job with a newer one folded in: newest manifest per dir wins, files and deletes are unions."""
-        files = [f for f in self.files if f not in newer.files and f not in newer.delete] + newer.files
-        delete = [d for d in self.delete if d not in newer.delete and d not in newer.files] + newer.delete
-        return _Job(files, {**self.manifests, **newer.manifests}, delete)
+    def merged(self, newer: _Job) -> tuple[_Job, list[str]]:
+        """This job with a newer one folded in (newest manifest per dir and newest snapshot per file win), and the
+        snapshots it no longer needs."""
+        gone = set(newer.files) | set(newer.frozen) | set(newer.delete)
+        files = [f for f in self.files if f not in gone] + newer.files
+        delete = [d for d in self.delete if d not in newer.delete and d not in newer.files
+                  and d not in newer.frozen] + newer.delete
+        frozen = {rel: snap for rel, snap in self.frozen.items() if rel not in gone}
+        frozen.update(newer.frozen)
+        dropped = [snap for rel, snap in self.frozen.items() if rel in gone]
+        return _Job(files, frozen, {**self.manifests, **newer.manifests}, delete), dropped
 
 
 class _Outage(Exception):
@@ -60,24 +73,31 @@ class _State:
 class Mirror:
     """Copies local files to a durable root in a background thread so training never waits on slow storage.
 
-    Each file is first copied beside itself as '.<name>.mirror-snapshot' (hashed in the same pass) and the
-    snapshot is uploaded, so training may rewrite the file during a slow upload without corrupting the remote.
+    The checkpoints a manifest names are frozen when they are submitted: a hard link (a copy where the disk has
+    none) beside each, '.<name>.mirror-<id>', holds exactly the bytes the manifest describes however long the upload
+    takes, since checkpoints are replaced by rename, never rewritten in place. The manifest published after the
+    upload therefore always describes what was sent, and the remote's pointer trails local by at most the job in
+    flight plus one sync interval. Other files (logs) are copied when their upload starts.
+    Failures: each remote call is retried with backoff for at most `retry_seconds` per job; a remote failing for
+    WARN_AFTER_S (or a job that gives up) gets one console line, and one more when it is back.
     Counters: `uploads` and `bytes_uploaded` count files actually sent (unchanged files are skipped),
     `failures` counts failed attempts (each retry included), `last_job_seconds` times the last completed job.
     """
 
-    def __init__(self, local_root: str, remote_root: str, *, retries: int = 4, backoff: float = 1.0,
-                 say: Callable[[str], None] = print) -> None:
+    def __init__(self, local_root: str, remote_root: str, *, retries: int = 6, backoff: float = 1.0,
+                 retry_seconds: float = 60.0, say: Callable[[str], None] = print) -> None:
         if is_remote(local_root):
             raise ValueError(f"local_root {local_root!r} must be a local directory")
         url_to_fs(remote_root)  # an unknown protocol or a missing fsspec backend fails here, not in the thread
         self.local_root = url_to_fs(local_root)[1]
         self.remote_root = remote_root
-        self.retries, self.backoff, self.say = retries, backoff, say
+        self.retries, self.backoff, self.retry_seconds, self.say = retries, backoff, retry_seconds, say
         self.last_job_seconds: float | None = None
         self.failures = self.uploads = self.bytes_uploaded = 0
         self._sent: dict[str, tuple[int, str]] = {}  # rel path -> (size, sha256) this Mirror last sent there
         self._down = False
+        self._failing_since: float | None = None  # start of the first failed call of the current streak
+        self._job_deadline = float("inf")
         self._stop = threading.Event()
         self._state = _State()
         self._thread = threading.Thread(target=self._work, name="atheria-mirror", daemon=True)
@@ -85,21 +105,33 @@ class Mirror:
 
     def submit(self, files: Sequence[str], *, manifest: Manifest | None = None, manifest_dir: str | None = None,
                delete: Sequence[str] = ()) -> None:
-        """Queue files (paths relative to the roots) for upload; returns at once and merges with a queued job."""
+        """Queue files (paths relative to the roots) for upload; returns at once and merges with a queued job.
+        Files the manifest names are frozen now. A path that could escape the roots is dropped with a warning:
+        nothing here raises into training."""
         if (manifest is None) != (manifest_dir is None):
             raise ValueError("manifest and manifest_dir go together")
-        for rel in [*files, *delete, *([manifest_dir] if manifest_dir else [])]:
-            join(self.remote_root, rel)  # refuse '..', absolute parts and protocols before queueing
-        manifests = {manifest_dir: manifest} if manifest_dir and manifest else {}
-        job = _Job(list(dict.fromkeys(files)), manifests, list(dict.fromkeys(delete)))
+        if manifest_dir is not None and not _safe(self.remote_root, manifest_dir):
+            manifest = manifest_dir = None
+        files = [rel for rel in dict.fromkeys(files) if _safe(self.remote_root, rel)]
+        delete = [rel for rel in dict.fromkeys(delete) if _safe(self.remote_root, rel)]
+        listed = {posixpath.join(manifest_dir, name) for name in manifest.files} if manifest else set()
+        frozen = {rel: snap for rel in files if rel in listed for snap in [self._freeze(rel)] if snap}
+        plain = [rel for rel in files if rel not in listed]
+        job = _Job(plain, frozen, {manifest_dir: manifest} if manifest_dir and manifest else {}, delete)
         s = self._state
         with s.cond:
             if s.closing:
+                _remove(frozen.values())
                 raise RuntimeError("Mirror is closed")
-            s.pending = job if s.pending is None else s.pending.merged(job)
+            dropped: list[str] = []
+            if s.pending is None:
+                s.pending = job
+            else:
+                s.pending, dropped = s.pending.merged(job)
             s.parked = False
             s.kicks += 1
             s.cond.notify_all()
+        _remove(dropped)
 
     def wait(self, timeout: float | None) -> bool:
         """Block until nothing is queued or in flight; False on timeout or when the remote is still failing."""
@@ -118,7 +150,8 @@ class Mirror:
             return s.pending is None
 
     def close(self, timeout: float | None) -> bool:
-        """Flush within timeout, then stop the thread; True when everything reached the remote."""
+        """Flush within timeout, then stop the thread; True when everything reached the remote. Snapshots of a job
+        left unfinished stay on disk until the next session's start clears them."""
         start = time.monotonic()
         drained = self.wait(timeout)
         with self._state.cond:
@@ -127,6 +160,23 @@ class Mirror:
         self._stop.set()
         self._thread.join(None if timeout is None else max(0.0, timeout - (time.monotonic() - start)))
         return drained
+
+    def _freeze(self, rel: str) -> str | None:
+        """A snapshot of a local file under a hidden name beside it, made now; None when the file is gone."""
+        local = join(self.local_root, rel)
+        head, name = os.path.split(local)
+        snapshot = os.path.join(head, f".{name}{SNAPSHOT_MARK}{uuid.uuid4().hex[:12]}")
+        try:
+            os.link(local, snapshot)
+        except FileNotFoundError:
+            log.debug("mirror: %s no longer exists locally; not uploading it", local)
+            return None
+        except OSError:  # no hard links on this disk: a copy, once, on the caller's thread
+            try:
+                shutil.copyfile(local, snapshot)
+            except FileNotFoundError:
+                return None
+        return snapshot
 
     def _work(self) -> None:
         """Worker loop: take the pending job, run it, park it again when the remote stays down."""
@@ -139,75 +189,101 @@ class Mirror:
                     return
                 job, s.pending, s.busy, kicks = s.pending, None, True, s.kicks
             done = self._run(job)
+            dropped: list[str] = []
             with s.cond:
                 if not done:
-                    s.pending = job if s.pending is None else job.merged(s.pending)
+                    if s.pending is None:
+                        s.pending = job
+                    else:
+                        s.pending, dropped = job.merged(s.pending)
                     s.parked = s.kicks == kicks
                 s.busy = False
                 s.cond.notify_all()
+            _remove(dropped if not done else job.frozen.values())
 
     def _run(self, job: _Job) -> bool:
         """Upload files, then publish verified manifests, then delete; False when the remote failed throughout."""
         start = time.monotonic()
+        self._job_deadline = float("inf")
         try:
+            sent = {rel: self._upload_frozen(rel, snap) for rel, snap in job.frozen.items()}
             for rel in job.files:
                 self._upload(rel)
             for manifest_dir, manifest in job.manifests.items():
-                self._publish(manifest_dir, manifest)
+                self._publish(manifest_dir, manifest, sent)
             self._delete(job.delete)
         except _Outage as exc:
-            if not self._down and not self._stop.is_set():
-                self.say(f"remote {self.remote_root} unreachable ({exc}); training goes on, will retry")
-            self._down = True
+            self._warn_down(str(exc))
             return False
         except Exception as exc:  # e.g. local disk full while snapshotting: the worker must outlive it
-            self.say(f"mirror job failed ({_reason(exc)}); training goes on, will retry")
+            log.debug("mirror job failed", exc_info=True)
+            if not self._down:
+                self.say(f"mirror job failed ({_reason(exc)}); training goes on, will retry")
             self._down = True
             return False
         if self._down:
             self.say(f"remote {self.remote_root} reachable again; pending uploads are done")
-        self._down = False
+        self._down, self._failing_since = False, None
         self.last_job_seconds = time.monotonic() - start
         return True
 
+    def _warn_down(self, reason: str) -> None:
+        """The one console line of an outage (later failures of the same outage go to the debug log)."""
+        if not self._down and not self._stop.is_set():
+            self.say(f"remote {self.remote_root} unreachable ({reason}); training goes on, will retry")
+        self._down = True
+
+    def _upload_frozen(self, rel: str, snapshot: str) -> tuple[int, str]:
+        """Send a frozen snapshot unless these exact bytes are already there; returns its (size, sha256)."""
+        signature = _signature(snapshot)
+        self._send(rel, snapshot, signature)
+        return signature
+
     def _upload(self, rel: str) -> None:
-        """Send a snapshot of one file atomically, unless this Mirror already sent these exact bytes there."""
+        """Send a copy of one file, taken now while training may append to it, unless those bytes were sent."""
         local = join(self.local_root, rel)
         head, name = os.path.split(local)
-        snapshot = os.path.join(head, f".{name}.mirror-snapshot")
+        snapshot = os.path.join(head, f".{name}{SNAPSHOT_MARK}{uuid.uuid4().hex[:12]}")
         try:
-            signature = _snapshot(local, snapshot)
-            if self._sent.get(rel) != signature:
-                self._attempt(lambda: put_file_atomic(snapshot, join(self.remote_root, rel)))
-                self._sent[rel] = signature
-                self.uploads += 1
-                self.bytes_uploaded += signature[0]
+            self._send(rel, snapshot, _signature(local, copy_to=snapshot))
         except FileNotFoundError:
             log.debug("mirror: %s no longer exists locally; not uploading it", local)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(snapshot)
+            _remove([snapshot])
 
-    def _publish(self, manifest_dir: str, manifest: Manifest) -> None:
-        """Write the manifest only when every file it names is on the remote with the listed size and sha256."""
+    def _send(self, rel: str, snapshot: str, signature: tuple[int, str]) -> None:
+        """Upload a snapshot atomically under rel, unless this Mirror already sent these exact bytes there."""
+        if self._sent.get(rel) != signature:
+            self._attempt(lambda: put_file_atomic(snapshot, join(self.remote_root, rel)))
+            self._sent[rel] = signature
+            self.uploads += 1
+            self.bytes_uploaded += signature[0]
+
+    def _publish(self, manifest_dir: str, manifest: Manifest, sent: dict[str, tuple[int, str]]) -> None:
+        """Publish the manifest of what is on the remote: each file it names either sent in this job (its entry
+        built from the snapshot's own size and sha256) or sent before with the same bytes and still there."""
         remote_dir = join(self.remote_root, manifest_dir)
         fs, dir_path = url_to_fs(remote_dir)
         fs.invalidate_cache(dir_path)  # fsspec caches listings; the sizes checked below must be current
         published = self._attempt(lambda: read_manifest(remote_dir))
+        files: dict[str, FileEntry] = {}
         for name, entry in manifest.files.items():
             rel = posixpath.join(manifest_dir, name)
-            expected = (entry.size, entry.sha256)
-            if rel in self._sent:
-                known: tuple[int, str] | None = self._sent[rel]
+            if rel in sent:
+                known: tuple[int, str] | None = sent[rel]
+            elif rel in self._sent:
+                known = self._sent[rel]
             else:  # sent by an earlier session: trust the published manifest that verified it then
                 old = published.files.get(name) if published else None
                 known = (old.size, old.sha256) if old else None
             remote_size = self._attempt(lambda: _size_or_none(fs, url_to_fs(join(remote_dir, name))[1]))
-            if known != expected or remote_size != entry.size:
-                log.debug("mirror: not publishing %s (step %d): %s on the remote is not the file it lists; a newer "
-                          "submit will carry it", join(remote_dir, MANIFEST_NAME), manifest.step, name)
+            if known is None or known != (entry.size, entry.sha256) or remote_size != entry.size:
+                log.debug("mirror: not publishing %s (step %d): %s on the remote is not the file it lists",
+                          join(remote_dir, MANIFEST_NAME), manifest.step, name)
                 return
-        self._attempt(lambda: write_manifest(remote_dir, manifest))
+            files[name] = FileEntry(size=known[0], sha256=known[1], step=entry.step)
+        self._attempt(lambda: write_manifest(remote_dir, Manifest(manifest.step, manifest.checkpoint, files,
+                                                                           manifest.updated)))
 
     def _delete(self, paths: Sequence[str]) -> None:
         """Remove remote files, never one that the remote's published manifest still names."""
@@ -225,26 +301,56 @@ class Mirror:
             self._sent.pop(rel, None)
 
     def _attempt(self, action: Callable[[], T]) -> T:
-        """Run a remote action, retrying with exponential backoff; raise _Outage when retries run out."""
+        """Run a remote action, retrying with exponential backoff (capped at 8 s) while the job's retry time lasts;
+        raise _Outage when retries run out. Each failure goes to the debug log; a long one to the console, once."""
         attempt = 0
         while True:
+            called = time.monotonic()
             try:
                 return action()
             except Exception as exc:  # remote libraries raise OSError, HttpError, aiohttp and timeout errors alike
                 self.failures += 1
-                if attempt >= self.retries or self._stop.wait(self.backoff * 2 ** attempt):
+                now = time.monotonic()
+                log.debug("mirror: remote call failed (attempt %d): %s", attempt + 1, _reason(exc), exc_info=True)
+                if self._failing_since is None:
+                    self._failing_since = called
+                if self._job_deadline == float("inf"):
+                    self._job_deadline = called + self.retry_seconds
+                if now - self._failing_since >= WARN_AFTER_S:
+                    self._warn_down(_reason(exc))
+                pause = min(8.0, self.backoff * 2 ** attempt)
+                if attempt >= self.retries or now + pause > self._job_deadline or self._stop.wait(pause):
                     raise _Outage(_reason(exc)) from exc
                 attempt += 1
 
 
-def _snapshot(src: str, dst: str) -> tuple[int, str]:
-    """Copy src to dst and hash the copy in one pass: the upload then sends exactly the bytes that were hashed,
-    however slow it is, while training rewrites src in place (Lightning saves by truncate-and-write)."""
+def _safe(root: str, rel: str) -> bool:
+    """True when rel is a plain relative path under root; otherwise warn (it came from a damaged or forged
+    manifest, or a bug) and say so once per path."""
+    try:
+        join(root, rel)
+        return True
+    except ValueError as exc:
+        log.warning("mirror: ignoring %s", exc)
+        return False
+
+
+def _remove(paths: object) -> None:
+    """Delete local snapshot files; ones already gone are fine."""
+    for path in list(paths):  # type: ignore[call-overload]
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _signature(path: str, copy_to: str | None = None) -> tuple[int, str]:
+    """(size, sha256) of a local file in one read, copying it to `copy_to` in the same pass: the upload then sends
+    exactly the bytes that were hashed, however slow it is, while training appends to the original."""
     digest, size = hashlib.sha256(), 0
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
+    with open(path, "rb") as fin, (open(copy_to, "wb") if copy_to else contextlib.nullcontext()) as fout:
         for block in iter(lambda: fin.read(1 << 20), b""):
             digest.update(block)
-            fout.write(block)
+            if fout is not None:
+                fout.write(block)
             size += len(block)
     return size, digest.hexdigest()
 

@@ -27,7 +27,8 @@ def save(local: Path, name: str, step: int, size: int = 1000) -> Manifest:
     """Save a checkpoint of about `size` bytes and return a manifest naming it."""
     path = local / EXP / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"global_step": step, "state_dict": {"w": torch.rand(size // 4)}}, path)
+    torch.save({"global_step": step, "state_dict": {"w": torch.rand(size // 4)}}, path.with_suffix(".tmp"))
+    os.replace(path.with_suffix(".tmp"), path)  # replaced, never rewritten in place, as every writer of ours does
     return Manifest(step=step, checkpoint=name, files={name: file_entry(path, step)})
 
 
@@ -115,3 +116,44 @@ def test_a_remote_that_stays_down_warns_once_and_never_blocks(tmp_path) -> None:
     assert len(said) == 2 and "reachable again" in said[1]
     fs, path = fsspec.core.url_to_fs(f"{remote.url}/{EXP}/last.ckpt")
     assert torch.load(fs.open(path), weights_only=True)["global_step"] == 2
+
+
+def test_the_remote_manifest_keeps_up_while_saves_come_faster_than_uploads(tmp_path) -> None:
+    remote = faulty_remote(tmp_path, bandwidth=800_000)  # ~0.12 s per 100 kB checkpoint
+    local = tmp_path / "local"
+    mirror = Mirror(str(local), remote.url, retries=1, backoff=0.01)
+    lags = []
+    for step in range(1, 41):  # as a run saving and syncing every episode: ep{step}.ckpt, then last.ckpt
+        kept = save(local, f"ep{step:06d}.ckpt", step, size=100_000)
+        manifest = save(local, "last.ckpt", step, size=100_000)
+        manifest.files.update(kept.files)
+        mirror.submit([f"{EXP}/{name}" for name in sorted(manifest.files)], manifest=manifest, manifest_dir=EXP,
+                      delete=[f"{EXP}/ep{step - 1:06d}.ckpt"] if step > 1 else [])
+        published = read_manifest(f"{remote.url}/{EXP}")
+        lags.append(step - (published.step if published else 0))
+        time.sleep(0.04)  # about ten saves per job of two uploads
+    assert mirror.close(30)
+    assert read_manifest(f"{remote.url}/{EXP}") == manifest
+    assert remote_sha(remote, f"{EXP}/last.ckpt") == manifest.files["last.ckpt"].sha256
+    # the pointer trails by at most the job in flight plus the saves since it started, never the whole run
+    assert max(lags[15:]) <= 25, lags
+    assert not [n for n in os.listdir(local / EXP) if n.startswith(".")]  # every snapshot removed once sent
+
+
+def test_a_forged_manifest_entry_is_ignored_and_the_mirror_never_raises(tmp_path, caplog) -> None:
+    remote = faulty_remote(tmp_path)
+    local = tmp_path / "local"
+    forged = Path(remote.root) / EXP / "latest.json"
+    forged.parent.mkdir(parents=True)
+    forged.write_text('{"step": 3, "checkpoint": "last.ckpt", "files": {"last.ckpt": {"size": 1, "sha256": "%s", '
+                      '"step": 3}, "../../x.ckpt": {"size": 1, "sha256": "%s", "step": 1}}}' % ("a" * 64, "b" * 64))
+    published = read_manifest(f"{remote.url}/{EXP}")
+    assert published is not None and list(published.files) == ["last.ckpt"]
+    assert sum("../../x.ckpt" in r.getMessage() for r in caplog.records) == 1
+    read_manifest(f"{remote.url}/{EXP}")
+    assert sum("../../x.ckpt" in r.getMessage() for r in caplog.records) == 1  # once, however often it is read
+    manifest = save(local, "last.ckpt", 5)
+    mirror = Mirror(str(local), remote.url, retries=1, backoff=0.01)
+    mirror.submit([f"{EXP}/last.ckpt"], manifest=manifest, manifest_dir=EXP, delete=[f"{EXP}/../../x.ckpt"])
+    assert mirror.close(10)
+    assert read_manifest(f"{remote.url}/{EXP}") == manifest

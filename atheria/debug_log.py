@@ -1,0 +1,54 @@
+"""The session's debug log, logs/{name}/debug.log: storage libraries' retries and tracebacks and Atheria's routine
+details go there, never to the console, where a remote outage is one Atheria line instead of a 25-line traceback.
+Atheria's own warnings (logger "atheria") still reach the console, one line each."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+NAME = "debug.log"
+QUIET = ("gcsfs", "fsspec", "aiohttp", "asyncio", "google", "urllib3", "s3fs", "adlfs")  # storage libraries
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _DirFileHandler(logging.FileHandler):
+    """A FileHandler that creates its file (and folder) at the first record, not before: an empty logs folder must
+    not appear on a fresh machine before the remote's logs are restored into it."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        os.makedirs(os.path.dirname(self.baseFilename), exist_ok=True)
+        return super()._open()
+
+
+_installed: list[tuple[logging.Logger, logging.Handler]] = []
+
+
+def open_debug_log(logs_dir: str) -> str:
+    """Send this session's detail to {logs_dir}/debug.log (replacing an earlier session's in this process, as a
+    sweep runs several) and keep the storage libraries off the console; returns the file's path."""
+    close_debug_log()
+    path = os.path.join(logs_dir, NAME)
+    handler = _DirFileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("warning: %(message)s"))
+    atheria = logging.getLogger("atheria")
+    atheria.setLevel(logging.DEBUG)
+    atheria.propagate = False
+    for logger, target in [(atheria, handler), (atheria, console)] + [(logging.getLogger(n), handler) for n in QUIET]:
+        logger.addHandler(target)
+        _installed.append((logger, target))
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.INFO)
+        logging.getLogger(name).propagate = False
+    return path
+
+
+def close_debug_log() -> None:
+    """Detach the handlers open_debug_log installed and close the file."""
+    while _installed:
+        logger, handler = _installed.pop()
+        logger.removeHandler(handler)
+        handler.close()
