@@ -1,16 +1,22 @@
-"""Where metrics go: the configured Lightning loggers, made to continue an experiment across sessions."""
+"""Where metrics go: the configured Lightning loggers, made to continue an experiment across sessions, with metrics.csv
+kept whole across kills (a training step's row written before its checkpoint)."""
 from __future__ import annotations
 
 import csv
+import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Optional
 
+import lightning.pytorch as pl
+from lightning.fabric.utilities.apply_func import convert_tensors_to_scalars
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
+from atheria.callbacks.history import write_csv_atomic
 from atheria.sweeps import sweep_id
 
 
@@ -27,9 +33,25 @@ class _AppendingWriter(ExperimentWriter):
     def _check_log_dir_exists(self) -> None:
         return None
 
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
+        # Lightning truncates metrics.csv and writes it again: a kill in between would lose the whole history.
+        with self._fs.open(self.metrics_file_path, "r", newline="") as f:
+            rows = list(csv.DictReader(f))
+        write_csv_atomic(self.metrics_file_path, fieldnames, rows)
+
+
+def _same_row(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Equal metric rows, NaN counting as equal to NaN (a diverged loss is still the same row)."""
+    return a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
+
 
 class HistoryCSVLogger(CSVLogger):
-    """CSVLogger that appends to the experiment's metrics.csv instead of replacing it."""
+    """CSVLogger that appends to the experiment's metrics.csv instead of replacing it, and takes a training step's
+    row ahead of Lightning (see write_row_ahead), dropping Lightning's identical call for it later."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ahead: Optional[tuple[int, dict[str, Any]]] = None
 
     @property
     @rank_zero_experiment
@@ -38,6 +60,63 @@ class HistoryCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, Any], step: Optional[int] = None) -> None:
+        if self._ahead is not None and step == self._ahead[0] and _same_row(metrics, self._ahead[1]):
+            self._ahead = None  # the row write_row_ahead already wrote
+            return
+        super().log_metrics(metrics, step)
+
+    @rank_zero_only
+    def log_ahead(self, metrics: dict[str, Any], step: int) -> None:
+        """Write the row `metrics` at `step` to metrics.csv now, with any rows still buffered."""
+        super().log_metrics(metrics, step)
+        self.save()
+        self._ahead = (step, dict(metrics))
+
+    @rank_zero_only
+    def sync(self) -> None:
+        """fsync metrics.csv, so the rows written so far survive a crash of the machine."""
+        path = self.experiment.metrics_file_path
+        if os.path.isfile(path):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _history_loggers(trainer: "pl.Trainer") -> list[HistoryCSVLogger]:
+    """The trainer's loggers that keep metrics.csv, on rank zero (the rank that writes it); none elsewhere."""
+    return [lg for lg in trainer.loggers if isinstance(lg, HistoryCSVLogger)] if trainer.is_global_zero else []
+
+
+def write_row_ahead(trainer: "pl.Trainer") -> None:
+    """From on_train_batch_end: write now the row Lightning logs for this training step after the hooks, the way its
+    logger connector builds it, to metrics.csv. Lightning logs it after ModelCheckpoint has saved the step, so a kill
+    in between would lose the row for good. Only metrics.csv, the history every later session reads, needs this."""
+    loggers = _history_loggers(trainer)
+    # Lightning's private connector: no public API gives a step's logged row before the loggers get it.
+    connector = trainer._logger_connector
+    accumulating = trainer.fit_loop._should_accumulate() and trainer.lightning_module.automatic_optimization
+    if not loggers or accumulating or not (connector.should_update_logs or trainer.fast_dev_run):
+        return
+    metrics = convert_tensors_to_scalars(connector.metrics["log"])
+    if not metrics:
+        return
+    step = metrics.pop("step", None)
+    if step is None:
+        metrics.setdefault("epoch", trainer.current_epoch)
+        step = trainer.fit_loop.epoch_loop._batches_that_stepped
+    for logger in loggers:
+        logger.log_ahead(metrics, int(step))
+
+
+def sync_rows(trainer: "pl.Trainer") -> None:
+    """Make the metrics.csv rows written so far durable (before a checkpoint is saved)."""
+    for logger in _history_loggers(trainer):
+        logger.sync()
 
 
 def build_loggers(cfg: DictConfig, logs_dir: str) -> list[Any]:

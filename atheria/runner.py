@@ -13,12 +13,14 @@ from typing import Iterator, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from atheria.config import ConfigError, validate
+from atheria.config import ConfigError, check_runtime, validate
 from atheria.config.secrets import redacted
 from atheria.callbacks.status_file import read_status
+from atheria.debug_log import open_debug_log
 from atheria.resume import Resume, law_identity, resolve_resume, restore_logs
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.drive import flush_drive_at_exit
+from atheria.storage.durable import not_durable
 from atheria.storage.finder import CorruptCheckpoint, checkpoint_step
 from atheria.storage.layout import Layout
 from atheria.storage.lock import ExperimentLock, LockHeld
@@ -60,7 +62,10 @@ def _silence_known_warnings() -> None:
 
 
 def _check_remote(remote: Layout) -> None:
-    """Fail fast, before any training, when the durable root cannot be written."""
+    """Fail fast, before any training, when the durable root is not on durable storage or cannot be written."""
+    why = not_durable(remote.root)
+    if why:
+        raise ConfigError(f"storage.remote={remote.root!r} {why}")
     probe = join(remote.root, ".atheria-probe")
     gcsfs_log = logging.getLogger("gcsfs")
     level = gcsfs_log.level
@@ -183,6 +188,7 @@ def train(cfg: DictConfig) -> Outcome:
     how it ended. A full local disk stops the run with one line and exit code 1."""
     OmegaConf.update(cfg, "name", current_job_name(cfg))
     validate(cfg)
+    check_runtime(cfg)
     local = Layout(cfg.storage.local, cfg.name)
     if _budget_already_spent(cfg):
         print(f"Skipping {cfg.name}: the session budget is spent. Run the same command next session to continue.")
@@ -205,6 +211,7 @@ def _write_config(cfg: DictConfig, local: Layout) -> None:
 
 def _session(cfg: DictConfig, local: Layout) -> Outcome:
     """One session of a validated, locked experiment: resume or start, fit, and say how it ended."""
+    open_debug_log(local.logs)
     remote: Optional[Layout] = Layout(cfg.storage.remote, cfg.name) if cfg.storage.remote else None
     init_source = _init_source(cfg) if cfg.init_from else None
     if remote:
@@ -213,6 +220,10 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
     resume = resolve_resume(cfg.ckpt_path, local, remote, expect=law_identity(cfg))
     if resume:
         restore_logs(local, remote)
+        if _launcher_rank() == 0:  # rank zero keeps the logs
+            from atheria.callbacks.history import trim_history  # here, not on top: it imports Lightning (seconds)
+
+            trim_history(local.logs, resume.episode)
     if cfg.task == "rl_scheduler":
         from atheria.rl.session import run_scheduler
 

@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import re
+import sys
 from typing import Any, Optional, Sequence
 
 from hydra.experimental.callback import Callback
@@ -90,6 +91,13 @@ class SweepSummary(Callback):
         self.command = ""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from atheria.config import ConfigError, check_runtime
+
+        try:  # before Hydra creates the sweep folder under storage.local (/content/atheria for a Colab platform)
+            check_runtime(config)
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
         overrides = list(config.hydra.overrides.task)
         command = " ".join(sorted(overrides))
         defining = " ".join(sorted(o for o in overrides if not o.partition("=")[0].startswith(PLUMBING)))

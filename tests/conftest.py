@@ -40,6 +40,49 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> 
     raise RuntimeError(f"gcp-storage-emulator did not listen on port {port} within {timeout:.0f} s")
 
 
+class GcsEndpoint:
+    """A real gcp-storage-emulator on a loopback port that keeps its objects on disk in `folder`, so a test can stop
+    it (an endpoint gone: connections refused) and start it again with the bucket as it was."""
+
+    def __init__(self, folder: str) -> None:
+        self.exe = shutil.which("gcp-storage-emulator")
+        if self.exe is None:
+            pytest.skip("gcp-storage-emulator is not installed (pip install gcp-storage-emulator)")
+        self.folder, self.port = folder, _free_port()
+        self.env = {**GCS_ENV, "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{self.port}"}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Start serving (and wait until it listens)."""
+        self.proc = subprocess.Popen([self.exe, "start", "--host", "127.0.0.1", "--port", str(self.port),
+                                      "--default-bucket", GCS_BUCKET, "-q"], cwd=self.folder,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        """Stop serving; the objects stay in the folder."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def gcs_endpoint(tmp_path) -> Iterator[GcsEndpoint]:
+    """A stoppable GCS endpoint of this test's own, started."""
+    folder = tmp_path / "gcs-endpoint"
+    folder.mkdir()
+    endpoint = GcsEndpoint(str(folder))
+    endpoint.start()
+    try:
+        yield endpoint
+    finally:
+        endpoint.stop()
+
+
 @pytest.fixture(scope="session")
 def gcs_root() -> Iterator[str]:
     """A 'gs://bucket/prefix' URL served by a real in-memory gcp-storage-emulator on loopback."""

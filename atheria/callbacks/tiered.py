@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from atheria.callbacks.budget_clock import BudgetClock
 from atheria.callbacks.shelf import BEST_FINAL, LAST, Shelf
+from atheria.loggers import sync_rows, write_row_ahead
 from atheria.storage.layout import Layout
 from atheria.storage.atomic import link_atomic, save_torch_atomic
 from atheria.storage.manifest import Manifest
@@ -54,6 +55,7 @@ class TieredCheckpoint(ModelCheckpoint):
     # local tier ----------------------------------------------------------------------------------------------
     def _save_checkpoint(self, trainer: "pl.Trainer", filepath: str) -> None:
         t0 = time.monotonic()
+        sync_rows(trainer)  # no checkpoint is durable before the metrics rows of the episodes it holds
         if not self._link_last(trainer, filepath):
             super()._save_checkpoint(trainer, filepath)
         self.clock.note_save(time.monotonic() - t0)
@@ -86,6 +88,7 @@ class TieredCheckpoint(ModelCheckpoint):
 
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
                            batch_idx: int) -> None:
+        write_row_ahead(trainer)  # this episode's row, which Lightning would write only after the save below
         step = trainer.global_step
         saved_before = self._last_global_step_saved
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)

@@ -2,22 +2,41 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from omegaconf import OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+KAGGLE_INPUT = Path("/kaggle/input")  # mounted by Kaggle for a notebook's inputs; our runs never create it
+RUNTIME_PLATFORM = {"kaggle": "kaggle", "colab": "colab_free", None: "local"}
 
 
-def detect_platform(environ: Mapping[str, str] = os.environ, content: Path = Path("/content")) -> str:
-    """'kaggle' (KAGGLE_* variables), 'colab_free' (COLAB_* variables or /content), else 'local'."""
-    if any(key.startswith("KAGGLE_") for key in environ):
+def _importable(module: str) -> bool:
+    """True when `module` could be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
+
+
+def detect_runtime(environ: Mapping[str, str] = os.environ, kaggle_input: Path = KAGGLE_INPUT,
+                   colab_module: str = "google.colab") -> Optional[str]:
+    """'kaggle' (KAGGLE_* variables or /kaggle/input), 'colab' (COLAB_* variables or google.colab importable), else
+    None. Only signals the runtimes have and a laptop lacks: never a folder our own runs create (/content)."""
+    if any(key.startswith("KAGGLE_") for key in environ) or kaggle_input.is_dir():
         return "kaggle"
-    if any(key.startswith("COLAB_") for key in environ) or content.is_dir():
-        return "colab_free"
-    return "local"
+    if any(key.startswith("COLAB_") for key in environ) or _importable(colab_module):
+        return "colab"
+    return None
+
+
+def detect_platform(environ: Mapping[str, str] = os.environ, kaggle_input: Path = KAGGLE_INPUT,
+                    colab_module: str = "google.colab") -> str:
+    """The platform `platform=auto` picks: 'kaggle', 'colab_free' (Pro cannot be told from inside), else 'local'."""
+    return RUNTIME_PLATFORM[detect_runtime(environ, kaggle_input, colab_module)]
 
 
 @functools.lru_cache(maxsize=None)

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from atheria.config.resolvers import detect_runtime
+
 GROUPS = ("model", "preset", "platform", "logger", "trainer", "task", "experiment", "hparams_search")
 TASKS = ("train", "rl_scheduler")
+# What a Colab or Kaggle runtime is told by (resolvers.detect_runtime), for the refusal when this machine is not one.
+RUNTIME_SIGNS = {"colab": ("Colab", "no COLAB_* variables, google.colab not importable"),
+                 "kaggle": ("Kaggle", "no KAGGLE_* variables, no /kaggle/input")}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]*$")
 
 
@@ -148,6 +153,20 @@ def _check_no_secrets(cfg: DictConfig) -> None:
                           "GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth application-default login` for gs://")
 
 
+def check_runtime(cfg: DictConfig, detect: Callable[[], Optional[str]] = detect_runtime) -> None:
+    """Refuse a Colab or Kaggle platform on a machine that is not that runtime, unless platform.force=true: it would
+    write under /content or /kaggle here and take another machine's budget. Separate from validate() so that
+    `atheria estimate` can still plan a Colab run from a laptop."""
+    wanted = OmegaConf.select(cfg, "platform.runtime")
+    if wanted is None or OmegaConf.select(cfg, "platform.force") or detect() == wanted:
+        return
+    runtime, signs = RUNTIME_SIGNS[wanted]
+    name = OmegaConf.select(cfg, "platform.name")
+    raise ConfigError(f"platform={name} but this machine is not a {runtime} runtime ({signs}); run it on {runtime}, "
+                      f"use platform=local or platform=auto, or add platform.force=true to use {name}'s budget and "
+                      "paths here")
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every key a run depends on; raises ConfigError with a one-line message on the first bad one."""
     _check_no_secrets(cfg)
@@ -167,6 +186,8 @@ def validate(cfg: DictConfig) -> None:
     _require(cfg, "run.keep_best", positive_int, "a positive integer")
     _require(cfg, "run.smoothing", fraction, "a fraction in (0, 1]")
     _require(cfg, "seed", _is_int, "an integer")
+    _require(cfg, "platform.runtime", lambda v: v is None or v in RUNTIME_SIGNS, "colab, kaggle or null")
+    _require(cfg, "platform.force", lambda v: isinstance(v, bool), "true or false")
     _require(cfg, "storage.local", lambda v: isinstance(v, str) and v != "", "a directory path")
     _require(cfg, "storage.remote", lambda v: v is None or (isinstance(v, str) and v != ""),
              "null, a directory path, gs://bucket/prefix or any fsspec URL")

@@ -5,12 +5,14 @@ import atexit
 import functools
 import os
 
+DRIVE_MOUNT = "/content/drive"  # where Colab mounts Google Drive (`drive.mount('/content/drive')`)
+
 
 @functools.lru_cache(maxsize=None)
 def flush_drive_at_exit(remote_root: str) -> bool:
     """Once per process: at exit, sync file buffers and, on Colab, flush and unmount Drive (its documented way
     to force pending uploads). True when a remote under the Drive mount was registered."""
-    if not remote_root.startswith("/content/drive"):
+    if not remote_root.startswith(DRIVE_MOUNT):
         return False
     atexit.register(_flush)
     return True

@@ -206,9 +206,9 @@ class Mirror:
         start = time.monotonic()
         self._job_deadline = float("inf")
         try:
-            sent = {rel: self._upload_frozen(rel, snap) for rel, snap in job.frozen.items()}
-            for rel in job.files:
+            for rel in job.files:  # logs first: a checkpoint on the remote never runs ahead of its metrics rows
                 self._upload(rel)
+            sent = {rel: self._upload_frozen(rel, snap) for rel, snap in job.frozen.items()}
             for manifest_dir, manifest in job.manifests.items():
                 self._publish(manifest_dir, manifest, sent)
             self._delete(job.delete)

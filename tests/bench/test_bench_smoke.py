@@ -11,6 +11,9 @@ RESULT = re.compile(r"^RESULT (\S+) (-?[0-9.]+(?:e[-+]?[0-9]+)?|nan|inf) (\S+)$"
 EXPECTED = {
     "overhead": {"overhead.time_ratio"},
     "mirror": {"mirror.throughput_ratio"},
+    "remote_lag": {"mirror.remote_lag_episodes.median", "mirror.remote_lag_episodes.max",
+                   "mirror.remote_lag_episodes.max_at_publish", "mirror.episodes_per_upload",
+                   "mirror.episodes_per_upload.max"},
     "budget": {"budget.median_used", "budget.overruns"},
     "memory": {f"memory.{mode}.steps{steps}" for mode in ("full", "checkpoint", "tbptt10") for steps in (10, 50, 100)}
     | {"memory.checkpoint_over_full.steps100"},

@@ -41,12 +41,18 @@ def test_the_embedded_default_is_the_first_test_recipe():
     assert cfg.name == "UNET_16ch_D4" and cfg.optim.lr == 1e-4
 
 
-def test_auto_detects_colab_and_kaggle(tmp_path):
-    missing = tmp_path / "no-content"
-    assert detect_platform({"KAGGLE_KERNEL_RUN_TYPE": "Interactive"}, missing) == "kaggle"
-    assert detect_platform({"COLAB_GPU": "1"}, missing) == "colab_free"
-    assert detect_platform({}, tmp_path) == "colab_free"  # a /content folder
-    assert detect_platform({"HOME": "/root"}, missing) == "local"
+def test_auto_detects_colab_and_kaggle_by_signals_of_their_runtimes_only(tmp_path):
+    kaggle_input, none = tmp_path / "kaggle" / "input", "atheria_no_such_module"
+    for ours in ("content/atheria", "content/drive", "kaggle/working"):  # folders our own runs create
+        (tmp_path / ours).mkdir(parents=True)
+    assert detect_platform({"HOME": "/root"}, kaggle_input, none) == "local"
+    assert detect_platform({"COLAB_RELEASE_TAG": "release-colab_20240620"}, kaggle_input, none) == "colab_free"
+    assert detect_platform({"COLAB_GPU": "1"}, kaggle_input, none) == "colab_free"
+    assert detect_platform({}, kaggle_input, "json") == "colab_free"  # google.colab importable (json stands in)
+    assert detect_platform({"KAGGLE_KERNEL_RUN_TYPE": "Interactive"}, kaggle_input, none) == "kaggle"
+    assert detect_platform({"KAGGLE_URL_BASE": "https://www.kaggle.com"}, kaggle_input, none) == "kaggle"
+    kaggle_input.mkdir()
+    assert detect_platform({}, kaggle_input, none) == "kaggle"
 
 
 def test_curriculum_phases():

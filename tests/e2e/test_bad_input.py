@@ -3,12 +3,14 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 import torch
 
+from atheria.config.resolvers import detect_runtime
 from tests.conftest import GCS_ENV
-from tests.helpers import run_train
+from tests.helpers import TINY, run_train
 
 CASES = [
     ("model=transformer", "model='transformer'", "unet"),
@@ -135,4 +137,35 @@ def test_an_unreachable_bucket_is_refused_before_training(tmp_path):
     proc = run_train(tmp_path / "out", "model=mlp", "storage.remote=gs://far-away/atheria", cwd=tmp_path, env=env)
     assert_refused(proc, "storage.remote='gs://far-away/atheria' is not writable", "Cannot connect to host")
     assert time.monotonic() - t0 < 90  # gcsfs's own six tries take about 33 s
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_remote_whose_parent_is_missing_is_refused_and_not_created(tmp_path):
+    remote = tmp_path / "nonexistent" / "dir" / "atheria"
+    proc = run_train(tmp_path / "out", "model=mlp", f"storage.remote={remote}", cwd=tmp_path)
+    assert_refused(proc, f"storage.remote='{remote}'", f"below {remote.parent}, which does not exist", "accepted:")
+    assert "Mirrored" not in proc.stdout and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+NO_PLATFORM = tuple(o for o in TINY if not o.startswith("platform="))
+
+
+@pytest.mark.skipif(detect_runtime() is not None, reason="this machine is a Colab or Kaggle runtime")
+def test_a_colab_platform_off_colab_is_refused_before_writing_unless_forced(tmp_path):
+    root, content = tmp_path / "x", Path("/content").exists()
+    proc = run_train(root, "platform=colab_pro", cwd=tmp_path, base=NO_PLATFORM)
+    assert_refused(proc, "platform=colab_pro but this machine is not a Colab runtime", "platform.force=true")
+    assert not root.exists() and Path("/content").exists() == content
+
+    forced = run_train(root, "platform=colab_pro", "platform.force=true", "storage.remote=null",
+                       f"run.session_start={time.time()}", "run.total_episodes=2", cwd=tmp_path, base=NO_PLATFORM)
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert "on colab_pro (20 h budget)" in forced.stdout and "Completed 2/2 episodes." in forced.stdout
+    assert (root / "checkpoints").is_dir() and Path("/content").exists() == content
+
+
+@pytest.mark.skipif(detect_runtime() is not None, reason="this machine is a Colab or Kaggle runtime")
+def test_a_kaggle_sweep_off_kaggle_is_refused_before_hydra_writes_its_sweep_folder(tmp_path):
+    proc = run_train(tmp_path / "x", "platform=kaggle", "model.d_state=4,8", cwd=tmp_path, base=("-m", *NO_PLATFORM))
+    assert_refused(proc, "platform=kaggle but this machine is not a Kaggle runtime", "platform.force=true")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
