@@ -51,4 +51,5 @@ def close_debug_log() -> None:
     while _installed:
         logger, handler = _installed.pop()
         logger.removeHandler(handler)
+        logger.propagate = True
         handler.close()
