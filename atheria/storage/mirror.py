@@ -84,7 +84,7 @@ class Mirror:
     `failures` counts failed attempts (each retry included), `last_job_seconds` times the last completed job.
     """
 
-    def __init__(self, local_root: str, remote_root: str, *, retries: int = 6, backoff: float = 1.0,
+    def __init__(self, local_root: str, remote_root: str, *, retries: int = 4, backoff: float = 1.0,
                  retry_seconds: float = 60.0, say: Callable[[str], None] = print) -> None:
         if is_remote(local_root):
             raise ValueError(f"local_root {local_root!r} must be a local directory")
