@@ -40,10 +40,11 @@ def _describe(values: Mapping[str, Any]) -> str:
     return " ".join(str(v).upper() if k == "arch" else f"{k}={v}" for k, v in values.items())
 
 
-def check_same_law(ckpt_path: str, path: str, expect: Mapping[str, Any], source_key: str = "ckpt_path") -> None:
+def check_same_law(ckpt_path: str, path: str, expect: Mapping[str, Any], source_key: str = "ckpt_path",
+                   crc: bool = True) -> None:
     """Refuse, naming the keys that differ, a checkpoint of another architecture or size than this run's law
-    (`source_key`: the config key that named the checkpoint, for the message)."""
-    hparams = load_checkpoint(path).get("hyper_parameters")
+    (`source_key`: the config key that named the checkpoint, for the message; `crc=False`: already verified)."""
+    hparams = load_checkpoint(path, crc).get("hyper_parameters")
     if not isinstance(hparams, dict):
         raise ConfigError(f"{source_key}={ckpt_path!r} ({path}) has no hyper_parameters: not an Atheria checkpoint; "
                           "accepted: a checkpoint of this model, or ckpt_path=null to start fresh")
@@ -107,7 +108,7 @@ def resolve_resume(ckpt_path: Optional[str], local: Layout, remote: Optional[Lay
         path, cand = latest
         found = Resume(path, checkpoint_step(path, crc=False), cand.url)  # verified; the file's step: it may be newer
     if expect:
-        check_same_law(ckpt_path, found.path, expect)
+        check_same_law(ckpt_path, found.path, expect, crc=False)  # verified by find_latest or _given
     say(f"Resuming from episode {found.episode}: {found.source}")
     return found
 

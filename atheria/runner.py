@@ -55,7 +55,6 @@ class _DropTips(logging.Filter):
 def _silence_known_warnings() -> None:
     for pattern in _QUIET:
         warnings.filterwarnings("ignore", message=pattern)
-    logging.getLogger("gcsfs").setLevel(logging.WARNING)
     for name in ("lightning.pytorch", "lightning.fabric"):
         for handler in logging.getLogger(name).handlers:
             handler.addFilter(_DropTips())
@@ -67,10 +66,7 @@ def _check_remote(remote: Layout) -> None:
     if why:
         raise ConfigError(f"storage.remote={remote.root!r} {why}")
     probe = join(remote.root, ".atheria-probe")
-    gcsfs_log = logging.getLogger("gcsfs")
-    level = gcsfs_log.level
-    gcsfs_log.setLevel(logging.CRITICAL)  # it logs each failed retry with a traceback; the refusal is the one line
-    try:
+    try:  # gcsfs's traceback of each failed retry goes to the debug log (open_debug_log); the refusal is the one line
         write_bytes_atomic(probe, b"ok")
         fs, path = url_to_fs(probe)
         fs.rm_file(path)
@@ -78,8 +74,6 @@ def _check_remote(remote: Layout) -> None:
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"storage.remote={remote.root!r} is not writable ({reason}); accepted: a reachable "
                           "directory, gs://bucket/prefix or fsspec URL you can write to, or null") from exc
-    finally:
-        gcsfs_log.setLevel(level)
 
 
 def _init_source(cfg: DictConfig) -> str:

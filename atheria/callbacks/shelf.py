@@ -6,20 +6,19 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-import re
 import time
 from typing import Callable, Optional
 
 from atheria.callbacks.budget_clock import BudgetClock
 from atheria.callbacks.events import EventLog
 from atheria.storage.atomic import sha256_file
+from atheria.storage.finder import name_step
 from atheria.storage.layout import Layout
 from atheria.storage.manifest import FileEntry, Manifest, read_manifest, write_manifest
 from atheria.storage.mirror import SNAPSHOT_MARK, Mirror
 from atheria.storage.paths import url_to_fs
 
 LAST, BEST_FINAL = "last.ckpt", "best-final.ckpt"
-_STEP_IN_NAME = re.compile(r"^(?:ep|step)(\d+)\.ckpt$")  # Lightning's cadence names, the RL scheduler's
 
 
 class Shelf:
@@ -53,11 +52,14 @@ class Shelf:
             try:
                 published = read_manifest(remote_dir)
                 fs, path = url_to_fs(remote_dir)
-                names = [os.path.basename(p.rstrip("/")) for p in fs.ls(path, detail=False)] if fs.isdir(path) else []
+                try:
+                    names = [os.path.basename(p.rstrip("/")) for p in fs.ls(path, detail=False)]
+                except FileNotFoundError:
+                    names = []
             except Exception:  # a remote that is down now is the mirror's to report and retry
                 published, names = None, []
             self._remote_names = set(published.files) if published else set()
-            steps = [int(m.group(1)) for m in map(_STEP_IN_NAME.match, names) if m]
+            steps = [step for step in map(name_step, names) if step is not None]
             self.remote_floor = max([published.step if published else -1, *steps])
 
     def publish(self, step: int, kept: dict[str, int]) -> Manifest:

@@ -133,19 +133,20 @@ def find_latest(local_dir: str, remote_dir: str | None,
     unlisted = [c for c in candidates if c.source == "remote" and c.entry is None]
     known = [c for c in candidates if c not in unlisted]
     top = max((c.step for c in known), default=-1)
-    eager = [c for c in unlisted if _name_step(c.url) is None or _name_step(c.url) >= top]
+    eager = [c for c in unlisted if name_step(c.url) is None or name_step(c.url) >= top]
+    probed: list[Candidate] = []
     try:
         for batch in (eager, [c for c in unlisted if c not in eager]):
-            known += [p for p in (_probe(c, local_path, say, refused) for c in batch) if p is not None]
-            found = _first_good(known, local_path, say, refused)
+            fetched = [p for p in (_probe(c, local_path, say, refused) for c in batch) if p is not None]
+            probed += fetched
+            found = _first_good(known + fetched, local_path, say, refused)
             if found is not None:
                 return found
             known = []
     finally:
-        for cand in unlisted:
-            if cand.fetched:
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(cand.fetched)
+        for cand in probed:  # the ones not moved into place
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(str(cand.fetched))
     if refused:
         shown = "; ".join(refused[:3]) + (f"; and {len(refused) - 3} more" if len(refused) > 3 else "")
         raise NoTrustedCheckpoint(f"checkpoint files exist but none could be verified: {shown}")
@@ -158,7 +159,9 @@ def _first_good(candidates: list[Candidate], local_path: str, say: Callable[[str
     candidates = sorted(candidates, key=lambda c: (-c.step, c.source != "local"))  # stable: each dir's order
     for cand in candidates:
         try:
-            if cand.source == "local":
+            if cand.source == "local" and cand.entry is None:
+                path = cand.url  # loaded (CRC, safe load, step) when listed, under the experiment's lock since
+            elif cand.source == "local":
                 path = _verify(cand.url, cand.entry)
             elif cand.fetched:
                 path = _place(cand, local_path)
@@ -194,7 +197,6 @@ def _probe(cand: Candidate, local_dir: str, say: Callable[[str], None], refused:
         say(f"skipping checkpoint {cand.url}: download failed ({_one_line(exc)})")
         refused.append(f"{cand.url} (download failed)")
         return None
-    cand.fetched = tmp
     return Candidate(cand.url, step, "remote", None, fetched=tmp)
 
 
@@ -207,8 +209,9 @@ def _place(cand: Candidate, local_dir: str) -> str:
     return final
 
 
-def _name_step(url: str) -> int | None:
-    """The step a cadence checkpoint's name carries (ep000123.ckpt -> 123), or None."""
+def name_step(url: str) -> int | None:
+    """The step a cadence checkpoint's name or URL carries (ep000123.ckpt -> 123, step00000123.ckpt -> 123), or
+    None."""
     found = _STEP_IN_NAME.match(posixpath.basename(url))
     return int(found.group(1)) if found else None
 

@@ -325,8 +325,8 @@ class Mirror:
 
 
 def _safe(root: str, rel: str) -> bool:
-    """True when rel is a plain relative path under root; otherwise warn (it came from a damaged or forged
-    manifest, or a bug) and say so once per path."""
+    """True when rel is a plain relative path under root; otherwise log a warning (it came from a damaged or forged
+    manifest, or a bug) and say False."""
     try:
         join(root, rel)
         return True
