@@ -98,3 +98,17 @@ def test_unreachable_remote_at_start_is_refused_before_training(tmp_path):
     with pytest.raises(ConfigError, match=r"storage.remote='faulty://down-.*' is not writable"):
         train_in_process(tmp_path / "out", "model=mlp", f"storage.remote={remote.url}")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_fresh_start_never_writes_over_a_later_remote_checkpoint(tmp_path, capsys):
+    backing = tmp_path / "drive"
+    remote = (f"storage.remote={backing}", "model=mlp", "run.save_every=1", "run.sync_every=1")
+    assert train_in_process(tmp_path / "a", *remote, "run.total_episodes=6") == 0
+    before = {p.name: sha256_file(p) for p in (backing / "checkpoints" / NAME).glob("*.ckpt")}
+    capsys.readouterr()
+    # deliberately over again, on another machine, shorter than the remote's run
+    assert train_in_process(tmp_path / "b", *remote, "run.total_episodes=3", "ckpt_path=null") == 0
+    out = capsys.readouterr().out
+    assert out.count("holds episode 6") == 1 and "Completed 3/3" in out, out
+    assert {p.name: sha256_file(p) for p in (backing / "checkpoints" / NAME).glob("*.ckpt")} == before
+    assert_remote_complete(backing, 6)
