@@ -13,8 +13,25 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class _DirFileHandler(logging.FileHandler):
-    """A FileHandler that creates its file (and folder) at the first record, not before: an empty logs folder must
-    not appear on a fresh machine before the remote's logs are restored into it."""
+    """A FileHandler that holds its records in memory until the session is accepted (keep_debug_log), then creates
+    its file (and folder): a run refused before training leaves no folder behind, and no logs folder appears on a
+    fresh machine before the remote's logs are restored into it."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, encoding="utf-8", delay=True)
+        self.held: list[logging.LogRecord] | None = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.held is None:
+            super().emit(record)
+        else:
+            self.held.append(record)
+
+    def keep(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            held, self.held = self.held or [], None
+        for record in held:
+            super().emit(record)
 
     def _open(self):  # type: ignore[no-untyped-def]
         os.makedirs(os.path.dirname(self.baseFilename), exist_ok=True)
@@ -29,7 +46,7 @@ def open_debug_log(logs_dir: str) -> str:
     sweep runs several) and keep the storage libraries off the console; returns the file's path."""
     close_debug_log()
     path = os.path.join(logs_dir, NAME)
-    handler = _DirFileHandler(path, encoding="utf-8", delay=True)
+    handler = _DirFileHandler(path)
     handler.setFormatter(logging.Formatter(_FORMAT))
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING)
@@ -44,6 +61,13 @@ def open_debug_log(logs_dir: str) -> str:
         logging.getLogger(name).setLevel(logging.INFO)
         logging.getLogger(name).propagate = False
     return path
+
+
+def keep_debug_log() -> None:
+    """The session is accepted: write what was held and everything after to the file."""
+    for _, handler in _installed:
+        if isinstance(handler, _DirFileHandler):
+            handler.keep()
 
 
 def close_debug_log() -> None:

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from atheria.config import ConfigError, check_runtime, validate
 from atheria.config.secrets import redacted
 from atheria.callbacks.status_file import read_status
-from atheria.debug_log import open_debug_log
+from atheria.debug_log import keep_debug_log, open_debug_log
 from atheria.resume import Resume, law_identity, resolve_resume, restore_logs
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.drive import flush_drive_at_exit
@@ -218,6 +218,7 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
             from atheria.callbacks.history import trim_history  # here, not on top: it imports Lightning (seconds)
 
             trim_history(local.logs, resume.episode)
+    keep_debug_log()
     if cfg.task == "rl_scheduler":
         from atheria.rl.session import run_scheduler
 

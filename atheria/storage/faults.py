@@ -150,7 +150,8 @@ class FaultyFileSystem(AbstractFileSystem):
             failing = faults.fail_first > 0
             if failing:
                 faults.fail_first -= 1
-        room = None if faults.quota is None else max(0, faults.quota - self._used(fs, url_to_fs(faults.root)[1]))
+        quota = faults.quota  # read once: a test may lift it from another thread meanwhile
+        room = None if quota is None else max(0, quota - self._used(fs, url_to_fs(faults.root)[1]))
         stop = len(data) // 2 if failing else len(data) if room is None else min(room, len(data))
         fs.makedirs(posixpath.dirname(inner), exist_ok=True)
         with fs.open(inner, "wb") as out:
@@ -163,7 +164,7 @@ class FaultyFileSystem(AbstractFileSystem):
         if failing:
             raise OSError(errno.EIO, f"{faults.url}: injected failure while writing {path}")
         if stop < len(data):
-            raise OSError(errno.ENOSPC, f"{faults.url}: quota of {faults.quota} bytes exceeded writing {path}")
+            raise OSError(errno.ENOSPC, f"{faults.url}: quota of {quota} bytes exceeded writing {path}")
 
     @staticmethod
     def _used(fs: AbstractFileSystem, base: str) -> int:

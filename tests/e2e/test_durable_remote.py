@@ -36,7 +36,9 @@ def bucket(endpoint):
 
 
 def remote_step(endpoint, prefix: str) -> int | None:
-    """The step of the bucket's latest.json after checking every file it names is there with its size."""
+    """The step of the bucket's latest.json after checking every file it names is there with its size, or, for a
+    reused name like last.ckpt uploaded again before the next manifest (the finder accepts it), a later step."""
+    import io
     import json
 
     fs = bucket(endpoint)
@@ -46,7 +48,9 @@ def remote_step(endpoint, prefix: str) -> int | None:
     except FileNotFoundError:
         return None
     for name, entry in manifest["files"].items():
-        assert fs.info(f"{ckpts}/{name}")["size"] == entry["size"], name
+        if fs.info(f"{ckpts}/{name}")["size"] != entry["size"]:
+            newer = torch.load(io.BytesIO(fs.cat_file(f"{ckpts}/{name}")), map_location="cpu", weights_only=True)
+            assert newer["global_step"] > entry["step"], (name, entry)
     return manifest["step"]
 
 

@@ -223,7 +223,7 @@ def test_a_remote_over_quota_warns_training_goes_on_and_the_mirror_catches_up(tm
     out = capsys.readouterr().out
     (mirror,) = QuotaMirror.made
     assert mirror.failures >= 1 and out.count("training goes on") == 1, out
-    assert "quota of 4096 bytes exceeded" in out and "reachable again" in out
+    assert "quota of 4096 bytes exceeded" in out and "reachable again" in out, out
     assert "Completed 40/40" in out and max(mirror.submit_seconds) < 0.5
     assert remote_complete(backing / "checkpoints" / MLP) == 40
 
