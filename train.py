@@ -1,24 +1,22 @@
-"""Atheria's entry point: compose the Hydra config, validate it, hand it to atheria.runner.
+"""Atheria's entry point: check the command line, compose the Hydra config, hand it to atheria.runner.
 
     python train.py                                    # a short QCA run on the CPU
     python train.py preset=long platform=colab_pro     # a 20 h Colab Pro session; rerun to continue
     python train.py -m model.d_state=4,8 model.hidden_channels=32,64
 """
+from __future__ import annotations
+
 import sys
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import hydra
-from hydra.errors import HydraException
-from omegaconf import DictConfig
-
-from atheria.config import CONF_DIR, ConfigError, check_group_choices, register_resolvers
-from atheria.config.help import app_help, wants_help
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> Optional[float]:
     """Run one experiment (a job of a sweep under -m); returns its best smoothed loss, a sweeper's objective.
     A bad config exits 2 with a one-line message before anything is written."""
+    from atheria.config import ConfigError
     from atheria.runner import train
 
     try:
@@ -31,14 +29,31 @@ def main(cfg: DictConfig) -> Optional[float]:
     return outcome.best_loss
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Refuse a bad command line in one line before Hydra runs (and writes), answer --help, else run Hydra's app."""
+    import hydra
+    from hydra.errors import HydraException
+
+    from atheria.config import CONF_DIR, ConfigError, check_command_line, register_resolvers
+    from atheria.config.help import app_help, wants_help
+    from atheria.config.secrets import refuse_secret_overrides
+
     register_resolvers()
     try:
-        check_group_choices(sys.argv[1:], CONF_DIR)
+        refuse_secret_overrides(sys.argv[1:])  # before Hydra records them (a sweep's multirun.yaml)
+        check_command_line(sys.argv[1:], CONF_DIR)
         if wants_help(sys.argv[1:]):
             print(app_help(sys.argv[1:], CONF_DIR), end="")
             sys.exit(0)
     except (ConfigError, HydraException) as err:
         print(f"error: {err}".splitlines()[0], file=sys.stderr)
         sys.exit(2)
-    main()
+    hydra.main(version_base="1.3", config_path="conf", config_name="config")(main)()
+
+
+if __name__ == "__main__":
+    try:
+        cli()
+    except KeyboardInterrupt:  # Ctrl+C before training (importing, composing); the training loop stops on its own
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

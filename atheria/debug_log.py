@@ -38,6 +38,18 @@ class _DirFileHandler(logging.FileHandler):
         return super()._open()
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at each record (a test's or notebook's capture may replace and close it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
 _installed: list[tuple[logging.Logger, logging.Handler]] = []
 
 
@@ -48,7 +60,7 @@ def open_debug_log(logs_dir: str) -> str:
     path = os.path.join(logs_dir, NAME)
     handler = _DirFileHandler(path)
     handler.setFormatter(logging.Formatter(_FORMAT))
-    console = logging.StreamHandler(sys.stderr)
+    console = _Stderr()
     console.setLevel(logging.WARNING)
     console.setFormatter(logging.Formatter("warning: %(message)s"))
     atheria = logging.getLogger("atheria")

@@ -17,6 +17,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 from atheria.callbacks.history import write_csv_atomic
+from atheria.config import ConfigError
 from atheria.sweeps import sweep_id
 
 
@@ -119,6 +120,34 @@ def sync_rows(trainer: "pl.Trainer") -> None:
         logger.sync()
 
 
+def _wandb(item: Any) -> bool:
+    """Whether a `logger` entry is W&B's."""
+    return str(item.get("_target_", "")).endswith("WandbLogger")
+
+
+def check_wandb_login(loggers: Any) -> None:
+    """Refuse, before any work, a W&B logger that wandb would stop at its login prompt: no API key (WANDB_API_KEY,
+    `wandb login`'s netrc) while W&B is neither offline nor disabled. wandb's own credential lookup; no network."""
+    if not any(_wandb(item) and not item.get("offline") for item in loggers):
+        return
+    from wandb.errors import AuthenticationError
+    from wandb.sdk import wandb_setup
+    from wandb.sdk.lib import wbauth
+
+    settings = wandb_setup.singleton().settings  # WANDB_MODE and `wandb offline`'s settings file
+    if settings.mode in ("offline", "dryrun", "disabled"):
+        return
+    accepted = ("accepted: log in first (`wandb login`, or set WANDB_API_KEY), run offline with WANDB_MODE=offline "
+                "(upload later with `wandb sync`), or logger=csv")
+    try:
+        found = wbauth.authenticate_session(host=settings.base_url, source="atheria", prompt=False,
+                                            update_session=False)
+    except AuthenticationError as exc:
+        raise ConfigError(f"logger=wandb: {' '.join(str(exc).split()).rstrip('.')}; {accepted}") from None
+    if found is None:
+        raise ConfigError(f"logger=wandb but W&B has no API key on this machine; {accepted}")
+
+
 def build_loggers(cfg: DictConfig, logs_dir: str) -> list[Any]:
     """The loggers of `cfg.logger`; W&B gets the experiment's stored run id, so one experiment is one W&B run."""
     from hydra.utils import instantiate
@@ -126,7 +155,7 @@ def build_loggers(cfg: DictConfig, logs_dir: str) -> list[Any]:
     loggers = []
     for item in cfg.logger:
         extra = {}
-        if str(item.get("_target_", "")).endswith("WandbLogger"):
+        if _wandb(item):
             id_file = Path(logs_dir) / "wandb_id.txt"
             if not id_file.exists():
                 id_file.write_text(secrets.token_hex(8))

@@ -24,6 +24,11 @@ class Resume:
     episode: int
     source: str
 
+    @property
+    def line(self) -> str:
+        """What a session says when it goes ahead from this checkpoint (not when the run is already complete)."""
+        return f"Resuming from episode {self.episode}: {self.source}"
+
 
 def law_identity(cfg: DictConfig) -> dict[str, Any]:
     """What fixes the shapes of a law's weights, by config key: a checkpoint must match it to be resumed."""
@@ -88,8 +93,9 @@ def _given(ckpt_path: str, local: Layout) -> Resume:
 
 def resolve_resume(ckpt_path: Optional[str], local: Layout, remote: Optional[Layout],
                    say: Callable[[str], None] = print, expect: Optional[Mapping[str, Any]] = None) -> Optional[Resume]:
-    """The checkpoint to continue from, or None for a fresh start; says in one line which and why. With `expect`
-    (see law_identity), a checkpoint of another law is refused rather than loaded with errors."""
+    """The checkpoint to continue from, or None for a fresh start (said in one line, with why; a resume is said by
+    the caller, with Resume.line, once it goes ahead). With `expect` (see law_identity), a checkpoint of another
+    law is refused rather than loaded with errors."""
     if ckpt_path is None:
         say("Starting fresh (ckpt_path=null).")
         return None
@@ -109,7 +115,6 @@ def resolve_resume(ckpt_path: Optional[str], local: Layout, remote: Optional[Lay
         found = Resume(path, checkpoint_step(path, crc=False), cand.url)  # verified; the file's step: it may be newer
     if expect:
         check_same_law(ckpt_path, found.path, expect, crc=False)  # verified by find_latest or _given
-    say(f"Resuming from episode {found.episode}: {found.source}")
     return found
 
 

@@ -6,8 +6,11 @@ import errno
 import logging
 import os
 import sys
+import tempfile
+import time
 import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -26,6 +29,7 @@ from atheria.storage.layout import Layout
 from atheria.storage.lock import ExperimentLock, LockHeld
 from atheria.sweeps import best_smoothed_loss, budget_spent, current_job_name, mark_budget_spent
 from atheria.storage.paths import join, url_to_fs
+from atheria.warmstart import read_source
 
 _QUIET = (
     r".*does not have many workers.*",
@@ -33,7 +37,14 @@ _QUIET = (
     r".*Experiment logs directory .* exists and is not empty.*",
     r".*Checkpoint directory .* exists and is not empty.*",
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    r".*`is_gradient_checkpointing` is deprecated.*",  # transformers, when peft wraps GPT-2 (model=gpt2_lora)
 )
+# Log lines that our own lines say better: Lightning's devices (the resource report), its restore (our Resuming
+# line), its stop (our final line) and its cloud tips; transformers' notice that GPT-2's class name maps to no loss
+# type (it uses the causal LM's loss).
+_DROPPED = ("Tip:", "GPU available:", "TPU available:", "HPU available:", "LOCAL_RANK:", "`Trainer.fit` stopped:",
+            "Restoring states from the checkpoint", "Restored all states from the checkpoint",
+            "was set in the config but it is unrecognized")
 FINAL_WORDS = {
     "completed": "Completed {episode}/{total} episodes.",
     "early": "Completed at episode {episode}/{total}: the validation metric of run.early_stop stopped improving.",
@@ -45,19 +56,22 @@ FINAL_WORDS = {
 }
 
 
-class _DropTips(logging.Filter):
-    """Lightning advertises cloud services at every start; our users' consoles are for their run."""
+class _DropNoise(logging.Filter):
+    """Drops the log records of _DROPPED: our users' consoles are for their run."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Tip:" not in record.getMessage()
+        message = record.getMessage()
+        return not any(part in message for part in _DROPPED)
 
 
 def _silence_known_warnings() -> None:
+    """Ignore the warnings of _QUIET and drop the log lines of _DROPPED."""
     for pattern in _QUIET:
         warnings.filterwarnings("ignore", message=pattern)
     for name in ("lightning.pytorch", "lightning.fabric"):
         for handler in logging.getLogger(name).handlers:
-            handler.addFilter(_DropTips())
+            handler.addFilter(_DropNoise())
+    logging.getLogger("transformers.modeling_utils").addFilter(_DropNoise())
 
 
 def _check_remote(remote: Layout) -> None:
@@ -76,16 +90,58 @@ def _check_remote(remote: Layout) -> None:
                           "directory, gs://bucket/prefix or fsspec URL you can write to, or null") from exc
 
 
-def _init_source(cfg: DictConfig) -> str:
-    """`init_from`: a checkpoint path, or an experiment name whose best-final.ckpt (else last.ckpt) is used."""
-    if Path(cfg.init_from).is_file():
-        return str(cfg.init_from)
-    ckpts = Path(Layout(cfg.storage.local, cfg.init_from).checkpoints)
-    for candidate in ("best-final.ckpt", "last.ckpt"):
-        if (ckpts / candidate).is_file():
-            return str(ckpts / candidate)
-    raise ConfigError(f"init_from={cfg.init_from!r} names no checkpoint file nor an experiment with checkpoints "
-                      f"in {ckpts}; accepted: a checkpoint path or a finished experiment's name")
+def _check_local(root: str) -> None:
+    """Fail fast, before the lock makes any folder, when the local root is a file, lies under one, or cannot be
+    written: a temporary file in its nearest existing folder probes it (root's bypass of permissions included)."""
+    accepted = "accepted: a directory path you can write to (created if missing)"
+    existing = os.path.abspath(root)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        where = "is a file" if existing == os.path.abspath(root) else f"lies under the file {existing!r}"
+        raise ConfigError(f"storage.local={root!r} {where}; {accepted}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".atheria-probe-", dir=existing)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise ConfigError(f"storage.local={root!r} cannot be written ({exc.strerror} in {existing}); "
+                          f"{accepted}") from None
+
+
+def _check_memory(cfg: DictConfig) -> None:
+    """Refuse a QCA episode that needs more memory than the device has free, before it fails on its first
+    allocation (the estimate: atheria.qca.memory)."""
+    from atheria.models import build_law
+    from atheria.qca import Physics
+    from atheria.qca.memory import GB, episode_bytes, free_bytes
+
+    m, q = cfg.model, cfg.qca
+    physics = Physics(steps=q.steps, gamma=q.gamma, normalize=q.normalize, checkpoint_steps=q.checkpoint_steps,
+                      bptt_window=q.bptt_window)
+    need = episode_bytes(build_law(m.arch, m.d_state, m.hidden_channels), physics, q.grid_size, q.batch_size)
+    device, free = free_bytes(str(cfg.trainer.accelerator))
+    if need > free:
+        raise ConfigError(f"qca.grid_size={q.grid_size} with qca.steps={q.steps}, qca.batch_size={q.batch_size} and "
+                          f"{m.arch.upper()} model.hidden_channels={m.hidden_channels} needs about {need / GB:,.1f} GB "
+                          f"per episode; this {device} has {free / GB:,.1f} GB free; accepted: a smaller qca.grid_size, "
+                          "qca.steps, qca.batch_size or model.hidden_channels, or qca.checkpoint_steps=true or "
+                          "qca.bptt_window=K to keep fewer steps' activations")
+
+
+def _check_needs(cfg: DictConfig) -> None:
+    """Refuse, before any work, what would fail once training starts: a W&B logger without a login, a pretrained
+    model out of reach, an episode larger than the device's free memory."""
+    if cfg.task == "train":
+        from atheria.loggers import check_wandb_login
+
+        check_wandb_login(cfg.logger)
+    if cfg.model.family == "lm":
+        from atheria.lm.hub import check_pretrained
+
+        check_pretrained(cfg.model.pretrained)
+    else:
+        _check_memory(cfg)
 
 
 def describe(cfg: DictConfig) -> str:
@@ -132,12 +188,23 @@ class Outcome:
     best_loss: Optional[float] = None
 
 
-def _budget_already_spent(cfg: DictConfig) -> bool:
-    """True when an earlier job of this session used the budget up, or the session is past its stop point."""
-    from atheria.callbacks.budget_clock import BudgetClock, session_start
+def _budget_spent_line(cfg: DictConfig) -> Optional[str]:
+    """When an earlier job of this session used the budget up, or the session is past its stop point: the line that
+    skips this job, with when and by what the session started, the budget and its use; else None."""
+    from atheria.callbacks.budget_clock import SESSION_PLATFORMS, BudgetClock, session_start
 
-    clock = BudgetClock(cfg.run.max_hours, cfg.run.stop_at, session_start(cfg.platform.name, cfg.run.session_start))
-    return budget_spent() or clock.should_stop()
+    run = cfg.run
+    clock = BudgetClock(run.max_hours, run.stop_at, session_start(cfg.platform.name, run.session_start))
+    if not (budget_spent() or clock.should_stop()):
+        return None
+    origin = ("run.session_start" if run.session_start is not None else
+              f"the {cfg.platform.name} runtime's start" if cfg.platform.name in SESSION_PLATFORMS else
+              "this process's start")
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(clock.start))
+    used = timedelta(seconds=round(clock.elapsed()))
+    return (f"Skipping {cfg.name}: the session budget is spent ({used} used of run.max_hours={run.max_hours}, which "
+            f"stops at {run.stop_at:.0%}; the session started {started}, from {origin}). Run the same command next "
+            "session to continue, or set run.session_start=<epoch seconds> if this session started later.")
 
 
 def _launcher_rank() -> int:
@@ -184,9 +251,11 @@ def train(cfg: DictConfig) -> Outcome:
     validate(cfg)
     check_runtime(cfg)
     local = Layout(cfg.storage.local, cfg.name)
-    if _budget_already_spent(cfg):
-        print(f"Skipping {cfg.name}: the session budget is spent. Run the same command next session to continue.")
+    skip = _budget_spent_line(cfg)
+    if skip:
+        print(skip)
         return Outcome(0, best_smoothed_loss(local.logs))
+    _check_local(cfg.storage.local)
     try:
         with _experiment_lock(local):
             return _session(cfg, local)
@@ -206,12 +275,13 @@ def _write_config(cfg: DictConfig, local: Layout) -> None:
 def _session(cfg: DictConfig, local: Layout) -> Outcome:
     """One session of a validated, locked experiment: resume or start, fit, and say how it ended."""
     open_debug_log(local.logs)
+    _check_needs(cfg)
     remote: Optional[Layout] = Layout(cfg.storage.remote, cfg.name) if cfg.storage.remote else None
-    init_source = _init_source(cfg) if cfg.init_from else None
     if remote:
         _check_remote(remote)
         flush_drive_at_exit(remote.root)
     resume = resolve_resume(cfg.ckpt_path, local, remote, expect=law_identity(cfg))
+    source = read_source(cfg) if cfg.init_from and resume is None else None  # a resumed run has its own weights
     if resume:
         restore_logs(local, remote)
         if _launcher_rank() == 0:  # rank zero keeps the logs
@@ -223,6 +293,8 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
         from atheria.rl.session import run_scheduler
 
         _write_config(cfg, local)
+        if resume:
+            print(resume.line)
         return run_scheduler(cfg, local, remote, resume)
     if _already_complete(cfg, local, resume, cfg.run.total_episodes):
         return Outcome(0, best_smoothed_loss(local.logs))
@@ -234,7 +306,6 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
     from atheria.callbacks.tiered import AtomicCheckpointIO
     from atheria.loggers import build_loggers
     from atheria.modules import build_datamodule, build_module
-    from atheria.modules.warmstart import warm_start
 
     _silence_known_warnings()
     from lightning.fabric.utilities.rank_zero import rank_zero_only
@@ -247,13 +318,15 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
         _write_config(cfg, local)
 
     module = build_module(cfg)
-    if init_source and resume is None:
-        warm_start(module, init_source)
+    if source:
+        source.seed(module.law)
     data = build_datamodule(cfg)
     data.setup("fit")
     total = _total_steps(cfg, data)
     if _already_complete(cfg, local, resume, total):
         return Outcome(0, best_smoothed_loss(local.logs))
+    if resume:
+        print(resume.line)
     machinery = build_callbacks(cfg, local, remote, total)
     trainer = instantiate(cfg.trainer, max_steps=total, callbacks=machinery.callbacks,
                           logger=build_loggers(cfg, local.logs), plugins=[AtomicCheckpointIO()])

@@ -9,41 +9,66 @@ import io
 import os
 import re
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, Collection, Optional, Sequence
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 SWEEP_ENV = "ATHERIA_SWEEP"
 SWEPT_ENV = "ATHERIA_SWEPT"
-# Overrides that change where or how long a job runs, not what it trains: never part of a job's name.
+# Overrides that change where or how long a job runs, not what it trains: left out of the sweep's id, and of job names
+# unless they are swept.
 PLUMBING = ("preset", "platform", "logger", "storage.", "ckpt_path", "name", "hydra", "run.max_hours",
             "run.session_start", "run.final_sync_timeout", "run.total_episodes", "run.sync_every", "trainer",
             "hparams_search", "experiment", "+", "~")
-# Overrides already spelled out by the default name (e.g. UNET_64ch_D8).
-IN_TAG = ("model", "model.arch", "model.d_state", "model.hidden_channels", "model.lora_r")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.=,+-]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.=,+-]|\.(?=\.)")  # and '..', which a name may not hold
+_REF = re.compile(r"\$\{([\w.]+)\}")
 _spent_sweep: Optional[str] = None
 
 
-def job_name(base: str, overrides: Sequence[str], name_given: bool) -> str:
-    """`base` plus the job's swept overrides (readable, stable, no timestamps): UNET_16ch_D4__optim.lr=1e-3."""
-    swept = os.environ.get(SWEPT_ENV)
-    keys = set(swept.split(",")) if swept else None
-    parts = []
-    for item in overrides:
-        key = item.partition("=")[0]
-        if (keys is not None and key not in keys) or key.startswith(PLUMBING) or (not name_given and key in IN_TAG):
-            continue
-        parts.append(_UNSAFE.sub("_", item))
-    return f"{base}__{','.join(sorted(parts))}" if parts else base
+def _key(override: str) -> str:
+    return override.partition("=")[0].lstrip("+~")
+
+
+def job_name(base: str, overrides: Sequence[str], swept: Collection[str] = (), spelled: Collection[str] = ()) -> str:
+    """`base` plus the job's `swept` overrides it does not `spell` (with nothing swept: every override but plumbing),
+    readable and stable: UNET_16ch_D4__optim.lr=0.001. Where a value had to be made safe for a folder name, a short
+    hash of those overrides follows (`x=a/b` and `x=a_b` stay two jobs)."""
+    def counts(key: str) -> bool:
+        if key in spelled or any(s.startswith(f"{key}.") for s in spelled):  # `model` spelled by its model.tag
+            return False
+        return key in swept if swept else not key.startswith(PLUMBING)
+
+    parts = sorted(o for o in overrides if counts(_key(o)))
+    safe = [_UNSAFE.sub("_", o) for o in parts]
+    name = f"{base}__{','.join(safe)}" if parts else base
+    if safe == parts:
+        return name
+    return f"{name}__{hashlib.sha1(' '.join(parts).encode()).hexdigest()[:6]}"
+
+
+def spelled_keys(cfg: DictConfig) -> set[str]:
+    """`name` and every key its interpolations reach: the default `${model.tag}` spells model.tag and the keys
+    in it (model.hidden_channels, model.d_state)."""
+    raw, keys, todo = OmegaConf.to_container(cfg, resolve=False), set(), ["name"]
+    while todo:
+        key = todo.pop()
+        node: Any = raw
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if key not in keys and isinstance(node, str):
+            todo += _REF.findall(node)
+        keys.add(key)
+    return keys
 
 
 def swept_keys(overrides: Sequence[str], sweeper_params: Optional[Any] = None) -> set[str]:
-    """Keys that vary across a sweep's jobs: comma lists and sweep functions, plus a sweeper's search space."""
-    keys = {o.partition("=")[0].lstrip("+~") for o in overrides
-            if "," in o.partition("=")[2] or o.partition("=")[2].startswith(("range(", "choice(", "interval(", "glob("))}
-    return keys | set(sweeper_params or {})
+    """Keys that vary across a sweep's jobs: sweep overrides (a,b, range(), choice(), glob(), interval()), plus a
+    sweeper's search space."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    return {o.key_or_group for o in parsed if o.is_sweep_override()} | set(sweeper_params or {})
 
 
 def current_job_name(cfg: DictConfig) -> str:
@@ -53,8 +78,9 @@ def current_job_name(cfg: DictConfig) -> str:
 
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return cfg.name
-    overrides = list(HydraConfig.get().overrides.task)
-    return job_name(cfg.name, overrides, any(o.startswith("name=") for o in overrides))
+    swept = os.environ.get(SWEPT_ENV)
+    return job_name(cfg.name, list(HydraConfig.get().overrides.task), swept.split(",") if swept else (),
+                    spelled_keys(cfg))
 
 
 def sweep_id() -> Optional[str]:
@@ -92,28 +118,30 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from atheria.config import ConfigError, check_runtime
+        from atheria.config.secrets import refuse_secrets
 
-        try:  # before Hydra creates the sweep folder under storage.local (/content/atheria for a Colab platform)
+        try:  # before Hydra writes multirun.yaml under storage.local (/content/atheria for a Colab platform)
             check_runtime(config)
+            refuse_secrets(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]))
         except ConfigError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
         overrides = list(config.hydra.overrides.task)
         command = " ".join(sorted(overrides))
-        defining = " ".join(sorted(o for o in overrides if not o.partition("=")[0].startswith(PLUMBING)))
+        swept = swept_keys(overrides, config.hydra.sweeper.get("params"))
+        defining = " ".join(sorted(o for o in overrides if _key(o) in swept or not _key(o).startswith(PLUMBING)))
         os.environ[SWEEP_ENV] = "sweep-" + hashlib.sha1(defining.encode()).hexdigest()[:8]  # same sweep, any budget
-        os.environ[SWEPT_ENV] = ",".join(sorted(swept_keys(overrides, config.hydra.sweeper.get("params"))))
+        os.environ[SWEPT_ENV] = ",".join(sorted(swept))
         self.rows, self.command = [], command
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         from atheria.callbacks.status_file import read_status
         from atheria.storage.layout import Layout
 
-        overrides = list(job_return.overrides or [])
-        name = job_name(config.name, overrides, any(o.startswith("name=") for o in overrides))
-        logs = Layout(config.storage.local, name).logs
+        job = job_return.cfg  # the job's config, named by the runner (current_job_name)
+        logs = Layout(job.storage.local, job.name).logs
         status = read_status(logs)
-        self.rows.append({"job": name, "overrides": " ".join(overrides),
+        self.rows.append({"job": job.name, "overrides": " ".join(job_return.overrides or []),
                           "episodes": f"{status.episode}/{status.total}" if status else "0",
                           "best_loss_smooth": best_smoothed_loss(logs), "state": status.state if status else "not started"})
 

@@ -1,5 +1,5 @@
-"""The resource monitor: every few episodes, a short console block and the same figures sent to the loggers, so a
-user who walked away can see whether the GPU is used well and when the session ends. A thin Lightning adapter
+"""The resource monitor: every few episodes, one console line and the full figures sent to the loggers, so a user
+who walked away can see whether the GPU is used well and when the session ends. A thin Lightning adapter
 over ResourceReader and the BudgetClock."""
 from __future__ import annotations
 
@@ -15,27 +15,22 @@ from atheria.callbacks.resources import ResourceReader, Resources, advice
 from atheria.callbacks.session import hms
 
 
-def format_block(episode: int, total: int, res: Resources, clock: BudgetClock,
-                 episodes_per_min: Optional[float]) -> str:
-    """The console block: GPU use and memory, RAM, budget time elapsed and left, pace, and advice lines."""
+def format_line(episode: int, total: int, res: Resources, clock: BudgetClock, episodes_per_min: Optional[float],
+                note: Optional[str] = None) -> str:
+    """The console line: episode, `note` (the GPU's name or why its figures are missing, said once), GPU use and
+    memory, RAM, this process, CPU, session time (and what is left of the budget), pace, and advice."""
+    parts = [f"ep {episode}/{total}", *([note] if note else [])]
     if res.has_gpu:
-        gpu = f"{res.gpu_util:.0f}% utilisation, {res.gpu_mem_used_gb:.1f} / {res.gpu_mem_total_gb:.1f} GB memory"
-        if not math.isnan(res.torch_allocated_gb):
-            gpu += f" (torch {res.torch_allocated_gb:.1f} GB allocated, {res.torch_reserved_gb:.1f} GB reserved)"
-    else:
-        gpu = "no figures (CPU run or NVML unavailable)"
-    budget = clock.budget_s
-    time_line = (f"{hms(clock.elapsed())} elapsed, {hms(clock.remaining())} remaining of {hms(budget)}"
-                 if budget else f"{hms(clock.elapsed())} elapsed, no session budget")
-    pace = f"; {episodes_per_min:.1f} episodes/min" if episodes_per_min else ""
-    lines = [f"Resources at episode {episode}/{total}",
-             f"  GPU   {gpu}",
-             f"  RAM   {res.ram_used_gb:.1f} / {res.ram_total_gb:.1f} GB ({res.ram_percent:.0f}%); "
-             f"this process {res.process_ram_gb:.1f} GB; CPU {res.cpu_percent:.0f}%",
-             f"  Time  {time_line}{pace}"]
-    remaining = clock.remaining()
-    lines += [f"  Advice: {line}" for line in advice(res, remaining / budget if budget else None)]
-    return "\n".join(lines)
+        torch_part = "" if math.isnan(res.torch_allocated_gb) else f" (torch {res.torch_allocated_gb:.1f} GB)"
+        parts.append(f"GPU {res.gpu_util:.0f}%, {res.gpu_mem_used_gb:.1f}/{res.gpu_mem_total_gb:.1f} GB{torch_part}")
+    parts += [f"RAM {res.ram_used_gb:.1f}/{res.ram_total_gb:.1f} GB", f"proc {res.process_ram_gb:.1f} GB",
+              f"CPU {res.cpu_percent:.0f}%"]
+    budget, remaining = clock.budget_s, clock.remaining()
+    parts.append(f"{hms(clock.elapsed())} elapsed" + (f", {hms(remaining)} left of {hms(budget)}" if budget else ""))
+    if episodes_per_min:
+        parts.append(f"{episodes_per_min:.1f} ep/min")
+    parts += advice(res, remaining / budget if budget and remaining is not None else None)
+    return " · ".join(parts)
 
 
 class ResourceMonitor(Callback):
@@ -69,16 +64,15 @@ class ResourceMonitor(Callback):
             logger.log_metrics(figures, step=episode - 1)  # the step Lightning logs this episode's training under
 
     def figures(self, episode: int, total: int) -> dict[str, float]:
-        """Read the machine, print the block (and, once, why GPU figures are missing), return the logger figures."""
+        """Read the machine, print its line (with the reader's GPU note when new), return the logger figures."""
         assert self.reader is not None
         res = self.reader.read()
-        if self.reader.gpu_note and self.reader.gpu_note != self._said_note:
-            self._said_note = self.reader.gpu_note
-            self.say(self.reader.gpu_note)
+        note = self.reader.gpu_note if self.reader.gpu_note != self._said_note else None
+        self._said_note = self.reader.gpu_note
         minutes = (time.monotonic() - self._session_t0) / 60
         done = episode - self._session_step0
         per_min = done / minutes if done > 0 and minutes > 0 else None
-        self.say(format_block(episode, total, res, self.clock, per_min))
+        self.say(format_line(episode, total, res, self.clock, per_min, note))
         remaining = self.clock.remaining()
         return {**res.as_metrics(), "resources/elapsed_s": self.clock.elapsed(),
                 "resources/remaining_s": math.nan if remaining is None else remaining,

@@ -1,11 +1,23 @@
-"""A Rich progress bar counted in episodes of the whole run (not batches of this session), with ETA."""
+"""A Rich progress bar counted in episodes of the whole run (not batches of this session), with labelled times."""
 from __future__ import annotations
 
 from typing import Any, Union
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import RichProgressBar
-from rich.progress import TimeRemainingColumn
+from rich.progress import ProgressColumn, Task
+from rich.text import Text
+
+from atheria.callbacks.session import hms
+
+
+class ElapsedRemainingColumn(ProgressColumn):
+    """'0:01:10 elapsed · 0:03:50 left' while running, '0:05:00 elapsed' once done (Rich's times have no labels)."""
+
+    def render(self, task: Task) -> Text:
+        if task.finished:
+            return Text(f"{hms(task.finished_time)} elapsed", style="progress.elapsed")
+        return Text(f"{hms(task.elapsed)} elapsed · {hms(task.time_remaining)} left", style="progress.remaining")
 
 
 class EpisodeProgressBar(RichProgressBar):
@@ -29,4 +41,10 @@ class EpisodeProgressBar(RichProgressBar):
         self._update(self.train_progress_bar_id, trainer.global_step)
 
     def configure_columns(self, trainer: "pl.Trainer") -> list:
-        return [*super().configure_columns(trainer)[:3], TimeRemainingColumn(elapsed_when_finished=True)]
+        return [*super().configure_columns(trainer)[:3], ElapsedRemainingColumn()]
+
+    def get_metrics(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> dict[str, Any]:
+        """The logged progress-bar metrics, without the logger's version (TensorBoard's reads 'v_num: oard')."""
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items

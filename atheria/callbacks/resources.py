@@ -38,21 +38,28 @@ class Resources:
 
 
 class ResourceReader:
-    """Reads the first GPU through NVML and the system through psutil; any NVML failure leaves GPU figures NaN,
-    is explained once in `gpu_note`, and never reaches training."""
+    """Reads the first GPU through NVML and the system through psutil. `gpu_note`, said once, is the GPU's name, or
+    why GPU figures are NaN (no CUDA, NVML failed); an NVML failure never reaches training."""
 
     def __init__(self, device_index: int = 0) -> None:
+        import torch
+
         self.gpu_note: Optional[str] = None
         self._nvml: Any = None
         self._handle: Any = None
-        try:
-            import pynvml
+        if not torch.cuda.is_available():  # training is on the CPU: why NVML fails here would be noise
+            self.gpu_note = "no GPU"
+        else:
+            try:
+                import pynvml
 
-            pynvml.nvmlInit()
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
-            self._nvml = pynvml
-        except Exception as exc:  # library missing, no driver, no device: NVML fails in many ways, all the same here
-            self.gpu_note = f"No GPU figures: NVML is unavailable ({_reason(exc)}); logging CPU and RAM only."
+                pynvml.nvmlInit()
+                handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
+                name = pynvml.nvmlDeviceGetName(handle)
+                self._nvml, self._handle = pynvml, handle
+                self.gpu_note = name.decode() if isinstance(name, bytes) else name  # bytes in older nvidia-ml-py
+            except Exception as exc:  # library missing, no driver, no device: NVML fails in many ways, all the same
+                self.gpu_note = f"no GPU figures (NVML unavailable: {_reason(exc)})"
         self._process = psutil.Process()
         psutil.cpu_percent(interval=None)  # the first call only starts psutil's measuring interval
 
@@ -77,7 +84,7 @@ class ResourceReader:
             mem = nvml.nvmlDeviceGetMemoryInfo(self._handle)
         except Exception as exc:  # a driver that fails mid-run: stop asking, say why once
             self._handle = None
-            self.gpu_note = f"GPU figures stopped: NVML failed ({_reason(exc)}); logging CPU and RAM only."
+            self.gpu_note = f"GPU figures stopped (NVML failed: {_reason(exc)})"
             return
         res.gpu_util = float(util.gpu)
         res.gpu_mem_used_gb, res.gpu_mem_total_gb = mem.used / GB, mem.total / GB
@@ -98,19 +105,15 @@ def _reason(exc: BaseException) -> str:
 
 
 def advice(res: Resources, remaining_fraction: Optional[float]) -> list[str]:
-    """What to change, if anything: GPU utilisation bands, RAM over 90%, under 10% of the budget left."""
+    """What to change, in a few words each (the figures are beside them): GPU under 80% or 50% busy, RAM over 90%,
+    under 10% of the budget left; nothing when all is well."""
     lines = []
-    if res.has_gpu:
-        util = res.gpu_util
-        if util >= 80:
-            lines.append(f"GPU utilisation {util:.0f}%: fine.")
-        elif util >= 50:
-            lines.append(f"GPU utilisation {util:.0f}%: could improve; a larger grid or width would use it better.")
-        else:
-            lines.append(f"GPU utilisation {util:.0f}%: low; raise the grid or width.")
+    if res.has_gpu and res.gpu_util < 50:
+        lines.append("GPU mostly idle: raise the grid or width")
+    elif res.has_gpu and res.gpu_util < 80:
+        lines.append("GPU could do more: a larger grid or width")
     if res.ram_percent > 90:
-        lines.append(f"RAM {res.ram_percent:.0f}% used: lower the grid or width before the system runs out.")
+        lines.append("RAM over 90%: lower the grid or width")
     if remaining_fraction is not None and remaining_fraction < 0.1:
-        lines.append(f"Under 10% of the session budget left ({remaining_fraction:.0%}): the run will save and stop "
-                     "soon; run the same command in the next session.")
+        lines.append("under 10% of the budget left: the run saves and stops soon")
     return lines

@@ -20,7 +20,7 @@ from atheria.callbacks.shelf import BEST_FINAL, LAST, Shelf
 from atheria.loggers import sync_rows, write_row_ahead
 from atheria.storage.layout import Layout
 from atheria.storage.atomic import link_atomic, save_torch_atomic
-from atheria.storage.manifest import Manifest
+from atheria.storage.manifest import Manifest, read_manifest
 from atheria.storage.mirror import Mirror
 
 _STEP_IN_NAME = re.compile(r"ep(\d+)")
@@ -38,8 +38,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class TieredCheckpoint(ModelCheckpoint):
-    """Saves every `save_every` episodes and at any stop, keeps the best N by `monitor` plus last.ckpt,
-    writes latest.json, and mirrors checkpoints and logs every `sync_every` episodes and at the end."""
+    """Saves every `save_every` episodes and at any stop, keeps the best N by `monitor` plus last.ckpt, copies the
+    best (else the last) to best-final.ckpt at the end of every session, writes latest.json, and mirrors
+    checkpoints and logs every `sync_every` episodes and at the end."""
 
     def __init__(self, local: Layout, save_every: int, sync_every: int, keep_best: int, clock: BudgetClock,
                  mirror: Optional[Mirror] = None, monitor: str = "train/loss_smooth", mode: str = "min",
@@ -85,6 +86,8 @@ class TieredCheckpoint(ModelCheckpoint):
         super().on_train_start(trainer, pl_module)
         if trainer.is_global_zero:  # rank zero keeps the files and the mirror
             self.shelf.open(trainer.global_step)
+            known = read_manifest(self.local.checkpoints)  # the steps of files kept from earlier sessions (best-final)
+            self._steps = {**({n: e.step for n, e in known.files.items()} if known else {}), **self._steps}
 
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -106,7 +109,10 @@ class TieredCheckpoint(ModelCheckpoint):
         if not trainer.is_global_zero:  # under DDP, rank zero keeps the files and the mirror
             return
         best = self.best_model_path
-        if best and os.path.isfile(best) and os.path.basename(best) != BEST_FINAL:
+        if not (best and os.path.isfile(best)):  # no cadence save yet (a session shorter than run.save_every)
+            best = os.path.join(self.local.checkpoints, LAST)
+            self._steps.setdefault(LAST, trainer.global_step)
+        if os.path.isfile(best) and os.path.basename(best) != BEST_FINAL:
             target = os.path.join(self.local.checkpoints, BEST_FINAL)
             shutil.copyfile(best, target + ".tmp")
             os.replace(target + ".tmp", target)

@@ -14,10 +14,11 @@ def experiment_of(ckpt: str) -> Optional[tuple[Path, str]]:
 
 
 def default_export(ckpt: str) -> Path:
-    """{root}/exports/{name}_model.pt for a checkpoint of an experiment, else {stem}_model.pt beside it."""
+    """{root}/exports/{name}_{stem}_model.pt for a checkpoint of an experiment (apart from the run's own
+    {name}_model.pt of its final law), else {stem}_model.pt beside it."""
     found = experiment_of(ckpt)
     if found:
-        return found[0] / "exports" / f"{found[1]}_model.pt"
+        return found[0] / "exports" / f"{found[1]}_{Path(ckpt).stem}_model.pt"
     return Path(ckpt).with_name(f"{Path(ckpt).stem}_model.pt")
 
 
@@ -29,13 +30,18 @@ def default_render_dir(ckpt: str) -> Path:
     return Path(ckpt).with_name(f"{Path(ckpt).stem}_render")
 
 
+def check_file(ckpt: str) -> None:
+    """CliError unless `ckpt` is a file: checked before torch is imported, so that a typo is answered at once."""
+    if not Path(ckpt).is_file():
+        raise CliError(f"{ckpt} is not a checkpoint file (for example outputs/checkpoints/NAME/best-final.ckpt)")
+
+
 def load_trained(ckpt: str) -> tuple[Any, dict]:
-    """The trained module (eval, CPU) and checkpoint dict, loaded without executing pickled code; CliError if not."""
+    """The trained module (eval, CPU) and checkpoint dict of a checked file, loaded without executing pickled code;
+    CliError if not."""
     from atheria.modules.loading import load_module
     from atheria.storage.finder import CorruptCheckpoint
 
-    if not Path(ckpt).is_file():
-        raise CliError(f"{ckpt} is not a checkpoint file (for example outputs/checkpoints/NAME/best-final.ckpt)")
     try:
         return load_module(ckpt)
     except CorruptCheckpoint as exc:

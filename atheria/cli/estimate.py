@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
+import time
 from typing import Any, Sequence
 
 from atheria.cli import CliError, one_line
 
 HELP = ("Time a few real training episodes of the composed config on this machine, then predict episodes per hour, "
-        "the time for run.total_episodes, and whether it fits the platform's session budget.")
+        "the time for run.total_episodes, and whether it fits the platform's session budget. A line per episode "
+        "shows progress; at --max-seconds or on Ctrl-C it estimates from what it has measured.")
 
 
 def add_parser(commands: Any) -> None:
@@ -19,6 +23,9 @@ def add_parser(commands: Any) -> None:
     p.add_argument("overrides", nargs="*", help="overrides as for train.py, e.g. preset=long platform=colab_pro "
                                                 "model=unet model.hidden_channels=128 (options go before or after)")
     p.add_argument("--episodes", type=int, default=3, help="episodes to time after one warm-up episode (3)")
+    p.add_argument("--max-seconds", type=float, default=60, metavar="S",
+                   help="stop timing after S seconds and estimate from what was measured: whole episodes, else the "
+                        "first episode's forward steps (60)")
     p.add_argument("--cells-per-second", type=float, metavar="X",
                    help="skip timing and assume X cell-steps per second, one cell-step being one grid cell through "
                         "one QCA step, forward and backward counted together: an episode takes grid^2 x steps x "
@@ -92,29 +99,45 @@ def assumed(cfg: Any, cells_per_second: float) -> float:
     return per_episode
 
 
-def measured(cfg: Any, episodes: int) -> float:
-    """Seconds per episode timed on this machine (and, for QCA laws, the rate to reuse as --cells-per-second)."""
-    from atheria.cli.timing import time_episodes
+def measured(cfg: Any, episodes: int, max_seconds: float) -> int:
+    """Time real episodes in a thread, then print the time per episode, what it comes from, and the plan; stopped
+    early, estimate from what was measured. Returns the exit code: 0, 2 when nothing was measured, 128 + a signal."""
+    from atheria.cli.timing import WARMUP, start_timing, watch_until_done
 
-    if episodes < 1:
-        raise CliError(f"--episodes {episodes} must be a positive integer")
-    print(f"Timing {episodes} training episodes after 1 warm-up...", flush=True)
-    per_episode, device = time_episodes(cfg, episodes)
-    rate = (f" ({cell_steps(cfg) / per_episode:.3g} cell-steps/s, usable as --cells-per-second elsewhere)"
-            if cfg.model.family == "qca" else "")
-    print(f"Measured on {device}: {per_episode:.4g} s per episode{rate}.")
-    return per_episode
+    print(f"Timing {episodes} training episodes after {WARMUP} warm-up, for at most {max_seconds:g} s "
+          "(--max-seconds; Ctrl-C stops sooner, estimating from what was measured)...", flush=True)
+    watch = start_timing(cfg, episodes)
+    stopped, code = watch_until_done(watch, episodes, max_seconds)
+    if watch.error is not None and not stopped:
+        raise watch.error
+    per_episode, source = watch.per_episode(time.perf_counter())
+    if stopped:
+        print(f"{stopped}; estimating from {source}.")
+    if per_episode is None:
+        print(f"error: nothing was measured ({source}); allow more time with --max-seconds", file=sys.stderr)
+        code = code or 2
+    else:
+        rate = (f" ({cell_steps(cfg) / per_episode:.3g} cell-steps/s, usable as --cells-per-second elsewhere)"
+                if cfg.model.family == "qca" else "")
+        print(f"{'Measured' if watch.ends else 'Extrapolated'} on {watch.device}: {per_episode:.4g} s per "
+              f"episode{rate}.")
+        print("\n".join(plan(cfg, per_episode)))
+    sys.stdout.flush()
+    if not watch.done.is_set():  # inside a torch kernel it cannot be stopped, and nothing was written: leave at once
+        os._exit(code)
+    return code
 
 
 def run(args: argparse.Namespace) -> int:
     """Compose, then time real episodes (or assume --cells-per-second), and print the plan."""
-    from atheria.runner import describe
-
+    if args.episodes < 1:
+        raise CliError(f"--episodes {args.episodes} must be a positive integer")
+    if not args.max_seconds > 0:
+        raise CliError(f"--max-seconds {args.max_seconds:g} must be a positive number of seconds")
+    from atheria.runner import describe  # torch: only once the options are known to be good
     cfg = compose_config(args.overrides)
     print(describe(cfg))
-    if args.cells_per_second is not None:
-        per_episode = assumed(cfg, args.cells_per_second)
-    else:
-        per_episode = measured(cfg, args.episodes)
-    print("\n".join(plan(cfg, per_episode)))
+    if args.cells_per_second is None:
+        return measured(cfg, args.episodes, args.max_seconds)
+    print("\n".join(plan(cfg, assumed(cfg, args.cells_per_second))))
     return 0

@@ -6,24 +6,29 @@ import os
 from typing import Any
 
 from atheria.cli import CliError
+from atheria.cli.checkpoint import check_file, default_export, load_trained
 
-HELP = ("Export a checkpoint's trained model as TorchScript ({root}/exports/{name}_model.pt by default), verified by "
-        "loading it back and comparing its output with the eager model on a random state.")
+HELP = ("Export a checkpoint's trained model as TorchScript ({root}/exports/{name}_{checkpoint}_model.pt by default, "
+        "beside the run's own {name}_model.pt), verified by loading it back and comparing its output with the eager "
+        "model on a random state.")
 
 
 def add_parser(commands: Any) -> None:
     """Register `export` and its options."""
     p = commands.add_parser("export", help="export a checkpoint's model as verified TorchScript", description=HELP)
     p.add_argument("ckpt", help="a checkpoint file, e.g. outputs/checkpoints/NAME/best-final.ckpt")
-    p.add_argument("--out", help="the .pt file to write (default: {root}/exports/{name}_model.pt for a checkpoint "
-                                 "in {root}/checkpoints/{name}/, else {stem}_model.pt beside it)")
+    p.add_argument("--out", help="the .pt file to write (default: {root}/exports/{name}_{stem}_model.pt for a "
+                                 "checkpoint {stem}.ckpt in {root}/checkpoints/{name}/, e.g. UNET_64ch_D8_best-final_"
+                                 "model.pt, never the run's own {name}_model.pt; else {stem}_model.pt beside it)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Rebuild the module from the checkpoint, export it, and say where and what."""
-    from atheria.cli.checkpoint import default_export, load_trained
-    from atheria.modules.export import ExportError
+    check_file(args.ckpt)
+    if args.out and os.path.isdir(args.out):
+        raise CliError(f"--out {args.out} is a directory; give the .pt file to write, e.g. {args.out}/model.pt")
+    from atheria.modules.export import ExportError  # torch: only once the arguments are known to be good
 
     module, ckpt = load_trained(args.ckpt)
     export = getattr(module, "export_torchscript", None)

@@ -5,6 +5,7 @@ import argparse
 from typing import Any
 
 from atheria.cli import CliError
+from atheria.cli.checkpoint import check_file, load_trained
 
 HELP = ("Generate text with a GPT-2 + LoRA checkpoint, through transformers' sampler: temperature, top-k, top-p and "
         "a sign-correct repetition penalty (positive logits divided, negative ones multiplied).")
@@ -25,17 +26,27 @@ def add_parser(commands: Any) -> None:
     p.set_defaults(run=run)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse a missing checkpoint and sampling settings transformers rejects, before torch is imported."""
+    check_file(args.ckpt)
+    for flag in ("max_length", "num_samples", "temperature", "repetition_penalty"):
+        if not getattr(args, flag) > 0:
+            raise CliError(f"--{flag.replace('_', '-')} {getattr(args, flag):g} must be positive")
+    if args.top_k < 0:
+        raise CliError(f"--top-k {args.top_k} must be 0 (all tokens) or more")
+    if not 0 < args.top_p <= 1:
+        raise CliError(f"--top-p {args.top_p:g} must be in (0, 1]")
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the checkpoint safely, generate, and print each sample."""
-    from atheria.cli.checkpoint import load_trained
+    check_args(args)
     from atheria.lm.generate import generate
     from atheria.lm.tokenizer import load_tokenizer
 
     module, _ = load_trained(args.ckpt)
     if module.hparams.get("family") != "lm":
         raise CliError(f"{args.ckpt} is a {type(module).__name__} checkpoint; generate needs one of model=gpt2_lora")
-    if args.max_length < 1 or args.num_samples < 1:
-        raise CliError("--max-length and --num-samples must be positive")
     tokenizer = load_tokenizer(module.hparams.pretrained)
     samples = generate(module.model, tokenizer, args.prompt, args.max_length, args.temperature, args.top_k,
                        args.top_p, args.repetition_penalty, args.num_samples, args.seed)

@@ -4,17 +4,30 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from atheria.cli import CliError
 
 COMMANDS = ("status", "stop", "estimate", "export", "render", "generate")
 
 
+def usage_error(prog: str, message: str) -> NoReturn:
+    """Exit 2 with argparse's complaint as one line that says where to look."""
+    print(f"error: {prog}: {message} (see {prog} --help)", file=sys.stderr)
+    sys.exit(2)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line instead of the usage and then the message."""
+
+    def error(self, message: str) -> NoReturn:
+        usage_error(self.prog, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `atheria` parser with every command's subparser (each module's `add_parser`)."""
-    parser = argparse.ArgumentParser(prog="atheria", description="Follow, stop, plan and use Atheria training runs "
-                                     "from any machine. `atheria COMMAND --help` describes each command.")
+    parser = Parser(prog="atheria", description="Follow, stop, plan and use Atheria training runs from any machine. "
+                    "`atheria COMMAND --help` describes each command.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"atheria.cli.{name}").add_parser(commands)
@@ -29,7 +42,7 @@ def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     if extra and hasattr(args, "overrides") and not any(item.startswith("-") for item in extra):
         args.overrides += extra
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        usage_error(f"atheria {args.command}", f"unrecognized arguments: {' '.join(extra)}")
     return args
 
 

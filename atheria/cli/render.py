@@ -3,10 +3,12 @@ its density |psi|^2 and phase."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from atheria.cli import CliError
+from atheria.cli.checkpoint import check_file, default_render_dir, load_trained
 
 HELP = ("Evolve a random state with a checkpoint's trained law (no gradients, no training noise) on any grid, and "
         "write PNG frames and a GIF of the density |psi|^2 beside the phase.")
@@ -27,22 +29,22 @@ def add_parser(commands: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _check(args: argparse.Namespace, law: Any) -> int:
-    """The frame interval, after refusing sizes the law cannot run with."""
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse a missing checkpoint, sizes below 1 and an --out that is a file, before torch is imported."""
+    check_file(args.ckpt)
     for flag in ("grid", "steps", "every"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise CliError(f"--{flag} {value} must be a positive integer")
-    if args.grid % law.grid_multiple:
-        raise CliError(f"--grid {args.grid} must be a multiple of {law.grid_multiple} for {law.name}")
-    return args.every or max(1, args.steps // MAX_FRAMES)
+    if args.out and os.path.isfile(args.out):
+        raise CliError(f"--out {args.out} is a file; give the directory to write the frames and the GIF into")
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the law, evolve under torch.no_grad(), write frame_NNNNN.png files and evolution.gif."""
+    check_args(args)
     import torch
 
-    from atheria.cli.checkpoint import default_render_dir, load_trained
     from atheria.cli.frames import frame, write_gif
     from atheria.qca import energy, initial_state, step
 
@@ -50,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     law, physics = getattr(module, "law", None), getattr(module, "physics", None)
     if law is None or physics is None:
         raise CliError(f"render draws QCA laws; {args.ckpt} holds a {type(module).__name__} model")
-    every = _check(args, law)
+    if args.grid % law.grid_multiple:
+        raise CliError(f"--grid {args.grid} must be a multiple of {law.grid_multiple} for {law.name}")
+    every = args.every or max(1, args.steps // MAX_FRAMES)
     out = Path(args.out or default_render_dir(args.ckpt))
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("frame_*.png"):  # frames of an earlier render would mix with these

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from atheria.config.overrides import parse_command_line
 from atheria.config.validate import GROUPS
 
 HELP_FLAGS = ("--help", "-h")
@@ -14,9 +15,11 @@ The same command continues a run after its session ends (ckpt_path=last, the def
 
     python train.py [key=value ...]               one run, e.g. preset=long platform=colab_pro
     python train.py -m key=a,b [key=c,d ...]      a sweep over every combination; rerun it to resume it
-    python train.py --cfg job [key=value ...]     print the composed config and exit
+    python train.py --cfg job --resolve [...]     print the composed config, interpolations resolved, and exit
     python train.py --hydra-help                  Hydra's own flags (--multirun, --cfg, --info, ...)
     atheria --help                                status, stop, estimate, export, render, generate
+
+A key the config lacks is refused, except new Trainer or logger arguments (+trainer.KEY=value) and hydra.* keys.
 """
 
 
@@ -39,7 +42,7 @@ def app_help(argv: Sequence[str], conf_dir: Path) -> str:
 
     from atheria.config.secrets import redacted
 
-    overrides = [arg for arg in argv if not arg.startswith("-")]
+    overrides = parse_command_line(argv).overrides
     with initialize_config_dir(str(conf_dir), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     groups = "\n".join(f"{group}: {', '.join(options)}" for group, options in group_options(conf_dir).items())

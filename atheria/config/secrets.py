@@ -1,11 +1,13 @@
 """Keep secrets out of anything written to disk: values under *KEY/*TOKEN/*SECRET/*PASSWORD keys are masked, and
-the config is searched for secrets, which Atheria refuses to take there (see validate)."""
+secrets in the config or on the command line are refused, naming the key and where the secret goes instead."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Any, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
+
+from atheria.config.validate import ConfigError
 
 SECRET_KEY = re.compile(r"(key|token|secret|password|credential)s?$", re.IGNORECASE)
 URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@", re.IGNORECASE)
@@ -30,18 +32,41 @@ def mask_url(url: str) -> str:
     return URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", url)
 
 
-def secrets_in(cfg: DictConfig) -> Iterator[tuple[str, str]]:
-    """(dotted key, why) for each value of the resolved config that carries a secret: a non-null value under a
-    secret-looking key, or a URL with a password in it."""
-    def walk(node: Any, prefix: str) -> Iterator[tuple[str, str]]:
+def _refusal(key: str, value: Any) -> Optional[str]:
+    """The one line refusing `value` under the dotted `key` if it is a secret (a value under a secret-looking key, or
+    a URL with a password), naming the key, never the value; None if it is not."""
+    if SECRET_KEY.search(key) and value is not None and not isinstance(value, (dict, list)):
+        return (f"{key}={MASK} is refused: Atheria takes no secrets in its config or command line (they would be "
+                "recorded in reports, W&B and a sweep's multirun.yaml); accepted: WANDB_API_KEY or `wandb login` for "
+                "W&B, GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth application-default login` for gs://")
+    if isinstance(value, str) and URL_PASSWORD.match(value):
+        return (f"{key}={mask_url(value)!r} has a password in the URL; accepted: the URL without user:password@, with "
+                "credentials in the filesystem's own config (SSH keys, gcloud, AWS or fsspec config files)")
+    return None
+
+
+def refuse_secrets(cfg: DictConfig) -> None:
+    """Raise ConfigError on the first secret in the resolved config (from a config file, the environment or an
+    override)."""
+    def walk(node: Any, prefix: str) -> None:
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
         for k, v in items:
-            key = f"{prefix}{k}"
-            if SECRET_KEY.search(str(k)) and v is not None and not isinstance(v, (dict, list)):
-                yield key, "secret-looking key"
-            elif isinstance(v, str) and URL_PASSWORD.match(v):
-                yield key, "password in a URL"
-            else:
-                yield from walk(v, f"{key}.")
+            refusal = _refusal(f"{prefix}{k}", v)
+            if refusal:
+                raise ConfigError(refusal)
+            walk(v, f"{prefix}{k}.")
 
-    yield from walk(OmegaConf.to_container(cfg, resolve=True), "")
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+
+
+def refuse_secret_overrides(argv: Sequence[str]) -> None:
+    """Raise ConfigError on the first secret among command-line overrides (each value of a sweep list judged), before
+    Hydra records them: a sweep writes its overrides to multirun.yaml before any job starts."""
+    for item in argv:
+        key, sep, value = item.partition("=")
+        if item.startswith("-") or not sep or value in ("", "null"):
+            continue
+        for one in value.split(","):
+            refusal = _refusal(key.lstrip("+~"), one)
+            if refusal:
+                raise ConfigError(refusal)

@@ -1,7 +1,9 @@
 """Refuse bad input before any work starts, with one line naming the key and what is accepted."""
 from __future__ import annotations
 
+import math
 import re
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -15,6 +17,9 @@ TASKS = ("train", "rl_scheduler")
 RUNTIME_SIGNS = {"colab": ("Colab", "no COLAB_* variables, google.colab not importable"),
                  "kaggle": ("Kaggle", "no KAGGLE_* variables, no /kaggle/input")}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]*$")
+# The longest file a name makes, '.{name}_REPORT.md.partial-<32 hex>', then stays within 255 bytes (NAME_MAX).
+NAME_MAX_CHARS = 200
+CLOCK_SKEW_S = 60  # run.session_start may be this far ahead of this machine's clock (another machine's start)
 
 
 class ConfigError(ValueError):
@@ -68,10 +73,16 @@ def check_group_choices(overrides: Sequence[str], conf_dir: Path, groups: Sequen
                 raise ConfigError(f"{key}={option!r} is not a {key} option; accepted: {', '.join(accepted)}")
 
 
-def _check_name(name: Any) -> None:
-    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
-        raise ConfigError(f"name={name!r} is invalid; accepted: letters, digits and _ . = , + - "
-                          "(no '/', no '..'), starting with a letter or digit")
+def check_name(name: Any) -> None:
+    """Refuse an experiment name that is no safe directory name (it names the experiment's folders and files)."""
+    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name or len(name) > NAME_MAX_CHARS:
+        raise ConfigError(f"name={name!r} is invalid; accepted: up to {NAME_MAX_CHARS} ASCII letters, digits and "
+                          "_ . = , + - (no '/', no '..', no spaces), starting with a letter or digit")
+
+
+def past_epoch_seconds(v: Any) -> bool:
+    """Null (detect), or a finite epoch time in seconds that is not in the future."""
+    return v is None or (_is_number(v) and math.isfinite(v) and 0 < v <= time.time() + CLOCK_SKEW_S)
 
 
 def _check_qca(cfg: DictConfig) -> None:
@@ -111,6 +122,8 @@ def _check_lm(cfg: DictConfig) -> None:
              "an existing .txt file or folder, or null for data.dataset")
     _require(cfg, "data.val_fraction", lambda v: _is_number(v) and 0 < v < 1, "a fraction in (0, 1)")
     _require(cfg, "run.max_epochs", lambda v: v is None or positive_int(v), "a positive integer or null")
+    _require(cfg, "init_from", lambda v: v is None, "null (init_from seeds QCA laws; a language model continues with "
+             "ckpt_path)")
 
 
 def _check_rl(cfg: DictConfig) -> None:
@@ -138,21 +151,6 @@ def _check_rl(cfg: DictConfig) -> None:
         _require(cfg, f"rl.reward.{term}", lambda v: _is_number(v) and v >= 0, "a number >= 0")
 
 
-def _check_no_secrets(cfg: DictConfig) -> None:
-    """Refuse secrets on the command line or in the config: overrides are recorded in reports, W&B and shell
-    history. The refusal names the key, never the value."""
-    from atheria.config.secrets import MASK, mask_url, secrets_in
-
-    for key, why in secrets_in(cfg):
-        if why == "password in a URL":
-            raise ConfigError(f"{key}={mask_url(str(OmegaConf.select(cfg, key)))!r} has a password in the URL; "
-                              "accepted: the URL without user:password@, with credentials in the filesystem's own "
-                              "config (SSH keys, gcloud, AWS or fsspec config files)")
-        raise ConfigError(f"{key}={MASK} is refused: Atheria takes no secrets in its config (they would be recorded in "
-                          "reports and W&B); accepted: WANDB_API_KEY or `wandb login` for W&B, "
-                          "GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth application-default login` for gs://")
-
-
 def check_runtime(cfg: DictConfig, detect: Callable[[], Optional[str]] = detect_runtime) -> None:
     """Refuse a Colab or Kaggle platform on a machine that is not that runtime, unless platform.force=true: it would
     write under /content or /kaggle here and take another machine's budget. Separate from validate() so that
@@ -169,7 +167,9 @@ def check_runtime(cfg: DictConfig, detect: Callable[[], Optional[str]] = detect_
 
 def validate(cfg: DictConfig) -> None:
     """Check every key a run depends on; raises ConfigError with a one-line message on the first bad one."""
-    _check_no_secrets(cfg)
+    from atheria.config.secrets import refuse_secrets  # it imports ConfigError from here
+
+    refuse_secrets(cfg)
     task = _require(cfg, "task", lambda v: v in TASKS, ", ".join(TASKS))
     if task == "rl_scheduler":
         _check_rl(cfg)
@@ -183,6 +183,8 @@ def validate(cfg: DictConfig) -> None:
     _require(cfg, "run.sync_every", non_negative_int, "an integer >= 0 (0 = mirror only at the end)")
     _require(cfg, "run.max_hours", optional_positive_number, "a positive number of hours or null (unlimited)")
     _require(cfg, "run.stop_at", fraction, "a fraction in (0, 1]")
+    _require(cfg, "run.session_start", past_epoch_seconds, "null (detect the session's start) or the start in epoch "
+             f"seconds, e.g. $(date +%s): finite and not in the future (now {time.time():.0f})")
     _require(cfg, "run.keep_best", positive_int, "a positive integer")
     _require(cfg, "run.smoothing", fraction, "a fraction in (0, 1]")
     _require(cfg, "seed", _is_int, "an integer")
@@ -193,4 +195,4 @@ def validate(cfg: DictConfig) -> None:
              "null, a directory path, gs://bucket/prefix or any fsspec URL")
     _require(cfg, "ckpt_path", lambda v: v is None or (isinstance(v, str) and v != ""),
              "last, null, a checkpoint path or URL")
-    _check_name(cfg.get("name"))
+    check_name(cfg.get("name"))

@@ -1,5 +1,5 @@
 """The M-law contract: a network that maps the real view of psi to a delta of the same shape."""
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from torch import Tensor, nn
 
@@ -20,6 +20,11 @@ class Law(nn.Module):
     def forward(self, x: Tensor, memory: Optional[List[Tensor]] = None) -> Tuple[Tensor, List[Tensor]]:
         """Return (delta, memory); stateless laws return [], stateful ones the state for the next step."""
         raise NotImplementedError
+
+    def channel_parts(self) -> Dict[str, Tuple[int, ...]]:
+        """Channel axes made of parts, as '{module}.in' or '{module}.out' -> part sizes (psi's real and imaginary
+        halves, a concatenated skip), so a law of another size is seeded part by part (atheria.models.transfer)."""
+        return {}
 
 
 def output_head(in_channels: int, out_channels: int) -> nn.Conv2d:

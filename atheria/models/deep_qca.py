@@ -2,7 +2,7 @@
 
 TorchScript: scriptable.
 """
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -35,3 +35,8 @@ class DeepQCA(Law):
         """Return the delta from each cell's own state and its neighbour sum; stateless."""
         neighbour_sum = F.conv2d(x, self.neighbours, padding=1, groups=x.shape[1])
         return self.net(torch.cat([x, neighbour_sum], dim=1)), []
+
+    def channel_parts(self) -> Dict[str, Tuple[int, ...]]:
+        """psi's halves, then its neighbour sum's halves, in; psi's halves out."""
+        d = self.d_state
+        return {"net.0.in": (d, d, d, d), "net.4.out": (d, d)}

@@ -2,7 +2,7 @@
 
 TorchScript: scriptable.
 """
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from torch import Tensor, nn
 
@@ -33,3 +33,8 @@ class MLP(Law):
     def forward(self, x: Tensor, memory: Optional[List[Tensor]] = None) -> Tuple[Tensor, List[Tensor]]:
         """Return the per-cell delta; stateless, so memory stays empty."""
         return self.net(x), []
+
+    def channel_parts(self) -> Dict[str, Tuple[int, ...]]:
+        """psi's halves in and out."""
+        d = self.d_state
+        return {"net.0.in": (d, d), "net.4.out": (d, d)}

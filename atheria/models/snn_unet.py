@@ -6,7 +6,7 @@ Own LIF rather than snntorch: snn.Leaky stores the membrane on the module inside
 silently continues the previous call's membrane) and cannot be scripted; this one keeps no state.
 """
 import math
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -78,3 +78,8 @@ class SNNUNet(Law):
         current = self.fuse(torch.cat([self.up(deep), encoded], dim=1))
         fused, fuse_mem = self.lif(current, previous_membrane(memory, 2, current))
         return self.head(fused), [encode_mem, down_mem, fuse_mem]
+
+    def channel_parts(self) -> Dict[str, Tuple[int, ...]]:
+        """psi's halves in and out; the up-sampled channels, then the skip, into the fuse layer."""
+        d, h = self.d_state, self.hidden_channels
+        return {"encode.0.in": (d, d), "fuse.0.in": (h, h), "head.out": (d, d)}

@@ -3,7 +3,7 @@
 TorchScript: scriptable.
 """
 import math
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -62,3 +62,8 @@ class UNet(Law):
         half = self.fuse1(torch.cat([self.up1(deep), half], dim=1))
         full = self.fuse2(torch.cat([self.up2(half), full], dim=1))
         return self.head(full), []
+
+    def channel_parts(self) -> Dict[str, Tuple[int, ...]]:
+        """psi's halves in and out; the up-sampled channels, then the skip, into each fuse block."""
+        d, h = self.d_state, self.hidden_channels
+        return {"lift.0.in": (d, d), "fuse1.0.in": (4 * h, 2 * h), "fuse2.0.in": (2 * h, h), "head.out": (d, d)}

@@ -102,11 +102,15 @@ def test_loading_refuses_unknown_families_incomplete_and_malicious_checkpoints(t
     assert not marker.exists()
 
 
-def test_export_command_writes_beside_the_experiment_and_fails_in_one_line(tmp_path, checkpoint, capsys):
+def test_export_command_writes_beside_the_runs_own_export_and_fails_in_one_line(tmp_path, checkpoint, capsys):
     ckpt = checkpoint("snn_unet")
+    own = tmp_path / "out" / "exports" / "SNN_UNET_8ch_D2_model.pt"  # what the run exported of its final law
+    own.parent.mkdir()
+    own.write_bytes(b"the run's own export")
     assert main(["export", str(ckpt)]) == 0
-    target = tmp_path / "out" / "exports" / "SNN_UNET_8ch_D2_model.pt"
+    target = tmp_path / "out" / "exports" / "SNN_UNET_8ch_D2_best-final_model.pt"
     assert target.is_file() and str(target) in capsys.readouterr().out
+    assert own.read_bytes() == b"the run's own export"
     assert main(["export", str(ckpt), "--out", str(tmp_path / "mine.pt")]) == 0
     assert (tmp_path / "mine.pt").is_file()
     assert main(["export", str(tmp_path / "missing.ckpt")]) == 2

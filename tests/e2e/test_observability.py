@@ -47,13 +47,12 @@ def test_budget_stop_then_completion_report_the_whole_history(tmp_path, capsys):
     root, remote = tmp_path / "out", tmp_path / "remote"
     # In process (start-up is quick and steady here): a 36 s budget of which 26 s are used, so it stops at 90%
     # (32.4 s) after some seconds of tiny episodes.
-    code = train_in_process(root, "model=mlp", "run.total_episodes=100000", "run.save_every=50", "run.max_hours=0.01",
+    code = train_in_process(root, "model=mlp", "run.total_episodes=100000", "run.save_every=50", "run.monitor_every=10", "run.max_hours=0.01",
                             f"run.session_start={time.time() - 26}", f"storage.remote={remote}")
     out = capsys.readouterr().out
     assert code == 0
-    assert out.count("No GPU figures: NVML is unavailable") == 1
-    assert "Resources at episode 1/100000" in out and "Resources at episode 10/100000" in out
-    assert "remaining of 0:00:36" in out and "episodes/min" in out
+    assert out.count("no GPU") == 1 and "ep 1/100000 · no GPU · " in out and "\nep 10/100000 · RAM " in out
+    assert "left of 0:00:36" in out and "ep/min" in out
     rows = _resource_rows(root)
     assert [int(float(r["episode"])) for r in rows[:2]] == [1, 10]
     assert float(rows[0]["resources/ram_total_gb"]) == pytest.approx(psutil.virtual_memory().total / 2 ** 30)
@@ -76,7 +75,7 @@ def test_budget_stop_then_completion_report_the_whole_history(tmp_path, capsys):
     second = run_train(root, "model=mlp", f"run.total_episodes={stopped + 3}", f"storage.remote={remote}",
                        "ckpt_path=last")
     assert second.returncode == 0, second.stderr[-3000:]
-    assert f"Resources at episode {stopped + 1}/{stopped + 3}" in second.stdout  # first episode of the session
+    assert f"ep {stopped + 1}/{stopped + 3} · no GPU" in second.stdout  # first episode of the session
     log, report, panels = _outputs(root)
     assert log["outcome"]["state"] == "completed"
     assert [x["episode"] for x in log["losses"]] == list(range(1, stopped + 4))

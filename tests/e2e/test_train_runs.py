@@ -54,20 +54,3 @@ def test_fresh_start_with_ckpt_path_null(tmp_path):
     proc = run_train(root, "model=mlp", "ckpt_path=null", "name=again")
     assert proc.returncode == 0 and "Starting fresh" in proc.stdout
     assert (root / "checkpoints" / "again" / "last.ckpt").is_file()
-
-
-def test_init_from_loads_matching_weights_and_reports_the_rest(tmp_path, capsys):
-    from tests.helpers import train_in_process
-
-    root = tmp_path / "out"
-    assert train_in_process(root, "model=deep_qca", "name=phase1") == 0
-    phase1 = torch.load(root / "checkpoints" / "phase1" / "best-final.ckpt", map_location="cpu", weights_only=True)
-    assert train_in_process(root, "model=deep_qca", "model.hidden_channels=16", "name=phase2", "init_from=phase1",
-                            "run.total_episodes=1") == 0
-    out = capsys.readouterr().out
-    assert "init_from: loaded" in out and "skipped" in out and "phase1/best-final.ckpt" in out
-    assert train_in_process(root, "model=deep_qca", "name=same", "init_from=phase1", "run.total_episodes=1",
-                            "optim.lr=1e-12") == 0
-    same = torch.load(root / "checkpoints" / "same" / "last.ckpt", map_location="cpu", weights_only=True)
-    first = next(k for k in phase1["state_dict"] if k.startswith("law."))
-    torch.testing.assert_close(same["state_dict"][first], phase1["state_dict"][first], rtol=1e-6, atol=1e-9)
