@@ -293,8 +293,6 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
         from atheria.rl.session import run_scheduler
 
         _write_config(cfg, local)
-        if resume:
-            print(resume.line)
         return run_scheduler(cfg, local, remote, resume)
     if _already_complete(cfg, local, resume, cfg.run.total_episodes):
         return Outcome(0, best_smoothed_loss(local.logs))

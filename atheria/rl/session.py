@@ -57,6 +57,8 @@ def run_scheduler(cfg: DictConfig, local: Layout, remote: Optional[Layout], resu
     if resume is not None and resume.episode >= total:
         print(f"{cfg.name} is already complete ({resume.episode}/{total} steps); raise rl.timesteps to train further.")
         return Outcome(0)
+    if resume:
+        print(resume.line)
     ckpt = _resumed(resume)
     print(describe(cfg))
     text, base = load_text(cfg), load_base(cfg, local)

@@ -64,6 +64,7 @@ def test_budget_stop_then_a_resume_with_a_new_lr_continues_the_steps(tmp_path, c
 
     again = run(root, corpus, f"rl.timesteps={total}")
     assert again.returncode == 0 and "already complete" in again.stdout and "raise rl.timesteps" in again.stdout
+    assert "Resuming" not in again.stdout
     generated = subprocess.run([sys.executable, "-m", "atheria", "generate",
                                 str(root / "checkpoints" / NAME / "best-final.ckpt"), "--prompt", "Test",
                                 "--max-length", "12"], capture_output=True, text=True, timeout=300, cwd=helpers.REPO)
