@@ -119,3 +119,14 @@ def gcs_root() -> Iterator[str]:
             fsspec.config.conf.get("gs", {}).pop("token", None)
         else:
             fsspec.config.conf["gs"]["token"] = saved_token
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MB tmpfs (root and mount permission needed), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root and mount permission)")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)

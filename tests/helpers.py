@@ -81,3 +81,16 @@ def wait_for(predicate, timeout: float = 120.0, every: float = 0.1) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(every)
+
+
+def fill(disk: Path) -> Path:
+    """Write a ballast file until the disk is full."""
+    ballast = disk / "ballast"
+    with open(ballast, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 16))
+                f.flush()
+        except OSError:
+            pass
+    return ballast

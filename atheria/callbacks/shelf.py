@@ -45,6 +45,8 @@ class Shelf:
         for folder in (self.local.checkpoints, self.local.logs):
             for pattern in (".*.partial-*", f".*{SNAPSHOT_MARK}*"):
                 for leftover in glob.glob(os.path.join(glob.escape(folder), pattern)):
+                    if self.mirror is not None and self.mirror.owns(leftover):
+                        continue  # this session's upload in flight (status.json is sent before this runs)
                     with contextlib.suppress(FileNotFoundError):
                         os.remove(leftover)
         if self.mirror is not None:

@@ -6,6 +6,7 @@ every save on the network and lose the run's latest pointer when the remote fail
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -25,7 +26,7 @@ from atheria.storage.paths import is_remote, join, url_to_fs
 
 log = logging.getLogger(__name__)  # routine skips and each failed attempt: the debug log, not the console
 WARN_AFTER_S = 20.0  # a remote failing this long (its library's own retries included) gets its one console line
-SNAPSHOT_MARK = ".mirror-"  # frozen copies are '.<name>.mirror-<id>' beside their file
+SNAPSHOT_MARK = ".mirror-"  # frozen copies are '.<name>.mirror-<mirror id>-<id>' beside their file
 
 T = TypeVar("T")
 
@@ -74,7 +75,7 @@ class Mirror:
     """Copies local files to a durable root in a background thread so training never waits on slow storage.
 
     The checkpoints a manifest names are frozen when they are submitted: a hard link (a copy where the disk has
-    none) beside each, '.<name>.mirror-<id>', holds exactly the bytes the manifest describes however long the upload
+    none) beside each, '.<name>.mirror-<mirror id>-<id>', holds exactly the bytes the manifest describes however long the upload
     takes, since checkpoints are replaced by rename, never rewritten in place. The manifest published after the
     upload therefore always describes what was sent, and the remote's pointer trails local by at most the job in
     flight plus one sync interval. Other files (logs) are copied when their upload starts.
@@ -98,6 +99,7 @@ class Mirror:
         self._down = False
         self._failing_since: float | None = None  # start of the first failed call of the current streak
         self._job_deadline = float("inf")
+        self._mark = f"{SNAPSHOT_MARK}{uuid.uuid4().hex[:8]}-"  # names this Mirror's snapshots (see `owns`)
         self._stop = threading.Event()
         self._state = _State()
         self._thread = threading.Thread(target=self._work, name="atheria-mirror", daemon=True)
@@ -161,11 +163,20 @@ class Mirror:
         self._thread.join(None if timeout is None else max(0.0, timeout - (time.monotonic() - start)))
         return drained
 
+    def owns(self, path: str) -> bool:
+        """True for a snapshot this Mirror made (and may still be sending); other snapshots are a killed session's
+        leftovers, safe to delete under the experiment's lock."""
+        return self._mark in os.path.basename(path)
+
+    def _snapshot_name(self, local: str) -> str:
+        """A fresh hidden name beside a local file for this Mirror's snapshot of it."""
+        head, name = os.path.split(local)
+        return os.path.join(head, f".{name}{self._mark}{uuid.uuid4().hex[:12]}")
+
     def _freeze(self, rel: str) -> str | None:
         """A snapshot of a local file under a hidden name beside it, made now; None when the file is gone."""
         local = join(self.local_root, rel)
-        head, name = os.path.split(local)
-        snapshot = os.path.join(head, f".{name}{SNAPSHOT_MARK}{uuid.uuid4().hex[:12]}")
+        snapshot = self._snapshot_name(local)
         try:
             os.link(local, snapshot)
         except FileNotFoundError:
@@ -174,7 +185,9 @@ class Mirror:
         except OSError:  # no hard links on this disk: a copy, once, on the caller's thread
             try:
                 shutil.copyfile(local, snapshot)
-            except FileNotFoundError:
+            except OSError as exc:  # gone, or no room for a copy: not sent now, the remote keeps its last manifest
+                _remove([snapshot])
+                log.debug("mirror: cannot snapshot %s (%s); not uploading it now", local, _reason(exc))
                 return None
         return snapshot
 
@@ -242,14 +255,19 @@ class Mirror:
     def _upload(self, rel: str) -> None:
         """Send a copy of one file, taken now while training may append to it, unless those bytes were sent."""
         local = join(self.local_root, rel)
-        head, name = os.path.split(local)
-        snapshot = os.path.join(head, f".{name}{SNAPSHOT_MARK}{uuid.uuid4().hex[:12]}")
+        copy = self._snapshot_name(local)
         try:
-            self._send(rel, snapshot, _signature(local, copy_to=snapshot))
+            try:
+                source, signature = copy, _signature(local, copy_to=copy)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                source, signature = local, _signature(local)  # no room for a copy, so no room to append: send it as is
+            self._send(rel, source, signature)
         except FileNotFoundError:
             log.debug("mirror: %s no longer exists locally; not uploading it", local)
         finally:
-            _remove([snapshot])
+            _remove([copy])
 
     def _send(self, rel: str, snapshot: str, signature: tuple[int, str]) -> None:
         """Upload a snapshot atomically under rel, unless this Mirror already sent these exact bytes there."""

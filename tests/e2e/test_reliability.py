@@ -16,7 +16,7 @@ import atheria.storage.mirror as mirror_module
 from atheria.callbacks.events import read_events
 from atheria.storage import faults
 from atheria.storage.atomic import sha256_file
-from tests.helpers import load, run_train, train_cmd, train_in_process, wait_for
+from tests.helpers import fill, load, run_train, train_cmd, train_in_process, wait_for
 
 pytestmark = pytest.mark.slow
 MLP = "MLP_8ch_D4"
@@ -122,30 +122,6 @@ def test_twenty_kills_lose_at_most_a_save_interval_and_end_with_the_uninterrupte
 
 
 # --- a full local disk ------------------------------------------------------------------------------------------
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 16 MB tmpfs (root and mount permission needed), unmounted afterwards."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root and mount permission)")
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Write a ballast file until the disk is full."""
-    ballast = disk / "ballast"
-    with open(ballast, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * (1 << 16))
-                f.flush()
-        except OSError:
-            pass
-    return ballast
-
-
 def test_a_save_that_fills_the_disk_keeps_the_previous_checkpoint_whole_unlike_lightnings_own(small_disk):
     from lightning.fabric.plugins import TorchCheckpointIO
 
@@ -183,7 +159,7 @@ def test_a_full_local_disk_stops_with_one_line_keeping_last_and_remote_valid(tmp
     episode = int(found.group(1))
     assert episode >= 5 and load(root / "checkpoints" / MLP / "last.ckpt")["global_step"] == episode
     assert not [p for p in (root / "checkpoints" / MLP).iterdir() if "partial" in p.name]
-    assert remote_complete(remote / "checkpoints" / MLP, strict=False) is not None
+    assert remote_complete(remote / "checkpoints" / MLP, strict=False) is not None, out[-3000:] + err[-3000:]
     ballast.unlink()  # space returns: the same command continues from the last good checkpoint
     again = run_train(root, *run, f"run.total_episodes={episode + 2}")
     assert again.returncode == 0 and f"Resuming from episode {episode}" in again.stdout, again.stdout[-2000:]

@@ -14,6 +14,7 @@ import torch
 from atheria.storage import faults
 from atheria.storage.manifest import Manifest, file_entry, read_manifest
 from atheria.storage.mirror import Mirror
+from tests.helpers import fill, wait_for
 
 EXP = "checkpoints/exp"
 
@@ -162,3 +163,55 @@ def test_a_forged_manifest_entry_is_ignored_and_the_mirror_never_raises(tmp_path
     mirror.submit([f"{EXP}/last.ckpt"], manifest=manifest, manifest_dir=EXP, delete=[f"{EXP}/../../x.ckpt"])
     assert mirror.close(10)
     assert read_manifest(f"{remote.url}/{EXP}") == manifest
+
+
+
+def test_the_session_start_clean_up_spares_this_sessions_uploads_and_drops_older_leftovers(tmp_path) -> None:
+    """status.json is sent before the checkpoint callback's start clears a killed session's temp files: the snapshots
+    of this session's mirror must survive the clean-up (CI saw an upload fail and the mirror stall 15 s), while older
+    leftovers go."""
+    from atheria.callbacks.budget_clock import BudgetClock
+    from atheria.callbacks.shelf import Shelf
+    from atheria.storage.layout import Layout
+
+    remote = faulty_remote(tmp_path, bandwidth=500_000)
+    local = Layout(str(tmp_path / "local"), "exp")
+    os.makedirs(local.logs)
+    status = Path(local.logs) / "status.json"
+    status.write_bytes(os.urandom(300_000))  # 0.6 s on the wire: the checkpoint's job waits behind it
+    manifest = save(tmp_path / "local", "last.ckpt", 3)
+    leftovers = [Path(local.logs) / ".status.json.mirror-0badc0de-123456789abc",
+                 Path(local.checkpoints) / ".last.ckpt.mirror-0badc0de-123456789abc",
+                 Path(local.checkpoints) / ".last.ckpt.partial-0123"]
+    for path in leftovers:
+        path.write_bytes(b"killed mid-upload")
+    mirror = Mirror(local.root, remote.url, retries=0, backoff=0.01)
+    mirror.submit(["logs/exp/status.json"])
+    wait_for(lambda: len([n for n in os.listdir(local.logs) if ".mirror-" in n]) == 2, timeout=5, every=0.001)
+    mirror.submit([f"{EXP}/last.ckpt"], manifest=manifest, manifest_dir=EXP)  # frozen now, sent after status.json
+    Shelf(local, BudgetClock(None), mirror).open(0)
+    assert mirror.close(timeout=30)
+    assert mirror.failures == 0
+    assert (Path(remote.root) / "logs/exp/status.json").read_bytes() == status.read_bytes()
+    assert read_manifest(f"{remote.url}/{EXP}") == manifest
+    assert not [p for p in leftovers if p.exists()]
+    assert not [n for folder in (local.logs, local.checkpoints) for n in os.listdir(folder) if n.startswith(".")]
+
+
+def test_a_full_local_disk_still_mirrors_the_logs_and_the_checkpoint(small_disk, tmp_path) -> None:
+    """No room for the copy the mirror sends logs from: it sends the logs themselves (a full disk appends nothing), and
+    the checkpoint's frozen hard link needs no room, so the remote still gets the run's last state."""
+    remote = faulty_remote(tmp_path)
+    local = small_disk / "local"
+    manifest = save(local, "last.ckpt", 7)
+    metrics = local / "logs/exp/metrics.csv"
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text("step,loss\n" + "".join(f"{i},0.5\n" for i in range(1000)))
+    fill(small_disk)
+    mirror = Mirror(str(local), remote.url, retries=0, backoff=0.01)
+    mirror.submit(["logs/exp/metrics.csv", f"{EXP}/last.ckpt"], manifest=manifest, manifest_dir=EXP)
+    assert mirror.close(timeout=30) and mirror.failures == 0
+    assert (Path(remote.root) / "logs/exp/metrics.csv").read_bytes() == metrics.read_bytes()
+    assert read_manifest(f"{remote.url}/{EXP}") == manifest
+    assert remote_sha(remote, f"{EXP}/last.ckpt") == manifest.files["last.ckpt"].sha256
+    assert not [n for _, _, names in os.walk(local) for n in names if ".mirror-" in n]
