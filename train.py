@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def main(cfg: DictConfig) -> Optional[float]:
     """Run one experiment (a job of a sweep under -m); returns its best smoothed loss, a sweeper's objective.
     A bad config exits 2 with a one-line message before anything is written."""
-    from atheria.config import ConfigError
+    from atheria.errors import ConfigError
     from atheria.runner import train
 
     try:
@@ -34,9 +34,10 @@ def cli() -> None:
     import hydra
     from hydra.errors import HydraException
 
-    from atheria.config import CONF_DIR, ConfigError, check_command_line, register_resolvers
+    from atheria.config import CONF_DIR, check_command_line, register_resolvers
     from atheria.config.help import app_help, wants_help
     from atheria.config.secrets import refuse_secret_overrides
+    from atheria.errors import ConfigError
 
     register_resolvers()
     try:

@@ -16,8 +16,8 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
-from atheria.callbacks.history import write_csv_atomic
-from atheria.config import ConfigError
+from atheria.errors import ConfigError
+from atheria.observe.history import write_csv_atomic
 from atheria.sweeps import sweep_id
 
 

@@ -8,8 +8,8 @@ from typing import Any, Callable, Mapping, Optional
 
 from omegaconf import DictConfig
 
-from atheria.config import ConfigError
 from atheria.debug_log import NAME as DEBUG_LOG
+from atheria.errors import ConfigError
 from atheria.storage.atomic import get_file_atomic
 from atheria.storage.finder import CorruptCheckpoint, NoTrustedCheckpoint, checkpoint_step, find_latest, load_checkpoint
 from atheria.storage.layout import Layout

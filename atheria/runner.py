@@ -9,26 +9,28 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Iterator, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from atheria.config import ConfigError, check_runtime, validate
+from atheria.config import check_runtime, validate
 from atheria.config.secrets import redacted
-from atheria.callbacks.status_file import read_status
 from atheria.debug_log import keep_debug_log, open_debug_log
+from atheria.errors import ConfigError, one_line
+from atheria.observe.history import trim_history
 from atheria.resume import Resume, law_identity, resolve_resume, restore_logs
+from atheria.session.outcome import Outcome, final_words
+from atheria.session.status import read_status
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.drive import flush_drive_at_exit
 from atheria.storage.durable import not_durable
 from atheria.storage.finder import CorruptCheckpoint, checkpoint_step
 from atheria.storage.layout import Layout
 from atheria.storage.lock import ExperimentLock, LockHeld
-from atheria.sweeps import best_smoothed_loss, budget_spent, current_job_name, mark_budget_spent
 from atheria.storage.paths import join, url_to_fs
+from atheria.sweeps import best_smoothed_loss, budget_spent, current_job_name, mark_budget_spent
 from atheria.warmstart import read_source
 
 _QUIET = (
@@ -45,15 +47,6 @@ _QUIET = (
 _DROPPED = ("Tip:", "GPU available:", "TPU available:", "HPU available:", "LOCAL_RANK:", "`Trainer.fit` stopped:",
             "Restoring states from the checkpoint", "Restored all states from the checkpoint",
             "was set in the config but it is unrecognized")
-FINAL_WORDS = {
-    "completed": "Completed {episode}/{total} episodes.",
-    "early": "Completed at episode {episode}/{total}: the validation metric of run.early_stop stopped improving.",
-    "stopped-budget": "Stopped at episode {episode}/{total} to stay within the session budget. "
-                      "Run the same command in the next session to continue.",
-    "stopped-signal": "Stopped at episode {episode}/{total} on {signal}. Run the same command to continue.",
-    "stopped-request": "Stopped at episode {episode}/{total} on request (atheria stop). "
-                       "Run the same command to continue.",
-}
 
 
 class _DropNoise(logging.Filter):
@@ -85,9 +78,8 @@ def _check_remote(remote: Layout) -> None:
         fs, path = url_to_fs(probe)
         fs.rm_file(path)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"storage.remote={remote.root!r} is not writable ({reason}); accepted: a reachable "
-                          "directory, gs://bucket/prefix or fsspec URL you can write to, or null") from exc
+        raise ConfigError(f"storage.remote={remote.root!r} is not writable ({one_line(exc, 160)}); accepted: a "
+                          "reachable directory, gs://bucket/prefix or fsspec URL you can write to, or null") from exc
 
 
 def _check_local(root: str) -> None:
@@ -124,9 +116,9 @@ def _check_memory(cfg: DictConfig) -> None:
     if need > free:
         raise ConfigError(f"qca.grid_size={q.grid_size} with qca.steps={q.steps}, qca.batch_size={q.batch_size} and "
                           f"{m.arch.upper()} model.hidden_channels={m.hidden_channels} needs about {need / GB:,.1f} GB "
-                          f"per episode; this {device} has {free / GB:,.1f} GB free; accepted: a smaller qca.grid_size, "
-                          "qca.steps, qca.batch_size or model.hidden_channels, or qca.checkpoint_steps=true or "
-                          "qca.bptt_window=K to keep fewer steps' activations")
+                          f"per episode; this {device} has {free / GB:,.1f} GB free; accepted: a smaller "
+                          "qca.grid_size, qca.steps, qca.batch_size or model.hidden_channels, or "
+                          "qca.checkpoint_steps=true or qca.bptt_window=K to keep fewer steps' activations")
 
 
 def _check_needs(cfg: DictConfig) -> None:
@@ -149,8 +141,9 @@ def describe(cfg: DictConfig) -> str:
     m, r = cfg.model, cfg.run
     budget = f"{r.max_hours} h budget" if r.max_hours else "no time budget"
     if m.family == "lm":
-        what = (f"GPT-2 ({m.pretrained or f'random {m.n_layer} layers'}) + LoRA r={m.lora_r}, lambda_phi={m.lambda_phi}, "
-                f"blocks of {cfg.data.block_size} x {cfg.data.batch_size}, {r.total_episodes} steps")
+        what = (f"GPT-2 ({m.pretrained or f'random {m.n_layer} layers'}) + LoRA r={m.lora_r}, "
+                f"lambda_phi={m.lambda_phi}, blocks of {cfg.data.block_size} x {cfg.data.batch_size}, "
+                f"{r.total_episodes} steps")
     else:
         q = cfg.qca
         what = (f"{m.arch.upper()} d_state={m.d_state} hidden={m.hidden_channels}, grid {q.grid_size}, "
@@ -180,18 +173,10 @@ def _already_complete(cfg: DictConfig, local: Layout, resume: Optional[Resume], 
     return True
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """How a session of one experiment ended: the exit code, and the best smoothed loss (a sweep's objective)."""
-
-    code: int
-    best_loss: Optional[float] = None
-
-
 def _budget_spent_line(cfg: DictConfig) -> Optional[str]:
     """When an earlier job of this session used the budget up, or the session is past its stop point: the line that
     skips this job, with when and by what the session started, the budget and its use; else None."""
-    from atheria.callbacks.budget_clock import SESSION_PLATFORMS, BudgetClock, session_start
+    from atheria.session.clock import SESSION_PLATFORMS, BudgetClock, session_start
 
     run = cfg.run
     clock = BudgetClock(run.max_hours, run.stop_at, session_start(cfg.platform.name, run.session_start))
@@ -285,8 +270,6 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
     if resume:
         restore_logs(local, remote)
         if _launcher_rank() == 0:  # rank zero keeps the logs
-            from atheria.callbacks.history import trim_history  # here, not on top: it imports Lightning (seconds)
-
             trim_history(local.logs, resume.episode)
     keep_debug_log()
     if cfg.task == "rl_scheduler":
@@ -345,7 +328,6 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
         mark_budget_spent()
     if reason == "completed" and trainer.global_step < total:
         reason = "early"
-    print(FINAL_WORDS.get(reason, "Stopped at episode {episode}/{total}.").format(
-        episode=trainer.global_step, total=total, signal=session.signal_name))
+    print(final_words(reason, trainer.global_step, total, signal=session.signal_name))
     print(f"Checkpoints: {local.checkpoints}  Metrics: {local.logs}")
     return Outcome(0, best_smoothed_loss(local.logs))

@@ -117,8 +117,9 @@ class SweepSummary(Callback):
         self.command = ""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from atheria.config import ConfigError, check_runtime
+        from atheria.config import check_runtime
         from atheria.config.secrets import refuse_secrets
+        from atheria.errors import ConfigError
 
         try:  # before Hydra writes multirun.yaml under storage.local (/content/atheria for a Colab platform)
             check_runtime(config)
@@ -135,7 +136,7 @@ class SweepSummary(Callback):
         self.rows, self.command = [], command
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        from atheria.callbacks.status_file import read_status
+        from atheria.session.status import read_status
         from atheria.storage.layout import Layout
 
         job = job_return.cfg  # the job's config, named by the runner (current_job_name)
@@ -143,7 +144,8 @@ class SweepSummary(Callback):
         status = read_status(logs)
         self.rows.append({"job": job.name, "overrides": " ".join(job_return.overrides or []),
                           "episodes": f"{status.episode}/{status.total}" if status else "0",
-                          "best_loss_smooth": best_smoothed_loss(logs), "state": status.state if status else "not started"})
+                          "best_loss_smooth": best_smoothed_loss(logs),
+                          "state": status.state if status else "not started"})
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from atheria.storage.atomic import write_bytes_atomic

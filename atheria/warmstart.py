@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from atheria.config import ConfigError
+from atheria.errors import ConfigError
 from atheria.models import ARCHITECTURES, Law, build_law
 from atheria.models.transfer import Transfer, plan, seed
 from atheria.storage.atomic import get_file_atomic

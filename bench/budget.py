@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from atheria.callbacks.budget_clock import BudgetClock
+from atheria.session.clock import BudgetClock
 from bench.common import median, note, parse_quick, result
 
 STOP_AT = 0.9

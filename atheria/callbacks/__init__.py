@@ -22,13 +22,13 @@ class Machinery:
 def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout], total: int) -> Machinery:
     """Budget, signals and stop requests, two-tier checkpoints, status, progress, the end-of-run export, and the
     resource monitor, plots and report, wired to one clock and one mirror."""
-    from atheria.callbacks.budget_clock import BudgetClock, session_start
     from atheria.callbacks.export import ExportCallback
     from atheria.callbacks.observability import observability
     from atheria.callbacks.progress import EpisodeProgressBar
     from atheria.callbacks.session import SessionCallback
-    from atheria.callbacks.status_file import Status
     from atheria.callbacks.tiered import TieredCheckpoint
+    from atheria.session.clock import BudgetClock, session_start
+    from atheria.session.status import Status
     from atheria.storage.mirror import Mirror
     from atheria.sweeps import sweep_id
 

@@ -7,11 +7,13 @@ from typing import Callable
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
+from atheria.errors import one_line
 from atheria.storage.layout import Layout
 
 
 class ExportCallback(Callback):
-    """Writes `{exports}/{name}_model.pt` when the run completes (its total, or early stopping), for modules that offer `export_torchscript(path)`.
+    """Writes `{exports}/{name}_model.pt` when the run completes (its total, or early stopping), for modules that
+    offer `export_torchscript(path)`.
 
     Lightning runs plain callbacks' on_train_end before ModelCheckpoint's, so TieredCheckpoint's final mirror,
     which includes `exports/{name}_*`, carries the file. A failed export is reported and never loses the run."""
@@ -27,8 +29,7 @@ class ExportCallback(Callback):
         try:
             export(self.path)
         except Exception as exc:  # the checkpoints are saved after this hook; an export problem must not stop them
-            line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            self.say(f"Export to {self.path} failed ({line}); the checkpoints are intact, "
+            self.say(f"Export to {self.path} failed ({one_line(exc)}); the checkpoints are intact, "
                      "try `atheria export CKPT` later.")
             return
         self.say(f"Exported the trained model (TorchScript, verified) to {self.path}")

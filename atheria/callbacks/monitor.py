@@ -10,9 +10,9 @@ from typing import Any, Callable, Optional
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
-from atheria.callbacks.budget_clock import BudgetClock
-from atheria.callbacks.resources import ResourceReader, Resources, advice
 from atheria.callbacks.session import hms
+from atheria.observe.resources import ResourceReader, Resources, advice
+from atheria.session.clock import BudgetClock
 
 
 def format_line(episode: int, total: int, res: Resources, clock: BudgetClock, episodes_per_min: Optional[float],

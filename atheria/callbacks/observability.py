@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from atheria.callbacks.budget_clock import BudgetClock
+from atheria.session.clock import BudgetClock
 from atheria.storage.layout import Layout
 
 

@@ -14,8 +14,9 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from atheria.callbacks.events import read_events
-from atheria.callbacks.history import LOSS, SMOOTH, EpisodeHistory
+from atheria.callbacks.history import EpisodeHistory
+from atheria.observe.history import LOSS, SMOOTH
+from atheria.session.events import read_events
 from atheria.storage.atomic import write_bytes_atomic
 
 LIVE_NAME, SUMMARY_NAME = "live_loss.png", "training_summary.png"

@@ -11,12 +11,12 @@ import yaml
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
-from atheria.callbacks.events import read_events
 from atheria.callbacks.history import EpisodeHistory
 from atheria.callbacks.plots import LIVE_NAME, SUMMARY_NAME
-from atheria.callbacks.status_file import read_status
 from atheria.callbacks.tiered import BEST_FINAL
-from atheria.callbacks.training_log import LOG_NAME, dumps, training_log
+from atheria.observe.training_log import LOG_NAME, dumps, training_log
+from atheria.session.events import read_events
+from atheria.session.status import read_status
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.layout import Layout
 from atheria.storage.manifest import read_manifest

@@ -8,9 +8,9 @@ from typing import Any, Callable, Optional
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
-from atheria.callbacks.budget_clock import BudgetClock
-from atheria.callbacks.session_guard import SessionGuard
-from atheria.callbacks.status_file import Status
+from atheria.session.clock import BudgetClock
+from atheria.session.guard import SessionGuard
+from atheria.session.status import Status
 
 
 def hms(seconds: Optional[float]) -> str:

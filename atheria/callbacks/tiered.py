@@ -15,11 +15,11 @@ import lightning.pytorch as pl
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from atheria.callbacks.budget_clock import BudgetClock
-from atheria.callbacks.shelf import BEST_FINAL, LAST, Shelf
 from atheria.loggers import sync_rows, write_row_ahead
-from atheria.storage.layout import Layout
+from atheria.session.clock import BudgetClock
+from atheria.session.shelf import BEST_FINAL, LAST, Shelf
 from atheria.storage.atomic import link_atomic, save_torch_atomic
+from atheria.storage.layout import Layout
 from atheria.storage.manifest import Manifest, read_manifest
 from atheria.storage.mirror import Mirror
 

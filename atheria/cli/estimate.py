@@ -9,7 +9,8 @@ import sys
 import time
 from typing import Any, Sequence
 
-from atheria.cli import CliError, one_line
+from atheria.cli import CliError
+from atheria.errors import one_line
 
 HELP = ("Time a few real training episodes of the composed config on this machine, then predict episodes per hour, "
         "the time for run.total_episodes, and whether it fits the platform's session budget. A line per episode "
@@ -39,7 +40,8 @@ def compose_config(overrides: Sequence[str]) -> Any:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from atheria.config import CONF_DIR, ConfigError, check_group_choices, register_resolvers, validate
+    from atheria.config import CONF_DIR, check_group_choices, register_resolvers, validate
+    from atheria.errors import ConfigError
 
     register_resolvers()
     try:

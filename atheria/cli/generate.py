@@ -14,7 +14,8 @@ HELP = ("Generate text with a GPT-2 + LoRA checkpoint, through transformers' sam
 def add_parser(commands: Any) -> None:
     """Register `generate` and its options (defaults: the reference's sampling settings)."""
     p = commands.add_parser("generate", help="generate text with a GPT-2 + LoRA checkpoint", description=HELP)
-    p.add_argument("ckpt", help="a checkpoint of model=gpt2_lora, e.g. outputs/checkpoints/GPT2_LoRA_r8/best-final.ckpt")
+    p.add_argument("ckpt",
+                   help="a checkpoint of model=gpt2_lora, e.g. outputs/checkpoints/GPT2_LoRA_r8/best-final.ckpt")
     p.add_argument("--prompt", default="The universe", help="text to continue (default: %(default)r)")
     p.add_argument("--max-length", type=int, default=100, help="tokens in all, prompt included (default: 100)")
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default: 0.8)")

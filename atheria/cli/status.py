@@ -8,10 +8,11 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Optional
 
-from atheria.cli import CliError, one_line
+from atheria.cli import CliError
+from atheria.errors import one_line
 
 if TYPE_CHECKING:  # imported when a command runs, so that `atheria status --help` stays light
-    from atheria.callbacks.status_file import Status
+    from atheria.session.status import Status
 
 HELP = "Show how far the runs under a root got, their pace, ETA and budget (local dir, Drive path or URL)."
 
@@ -49,7 +50,7 @@ def experiment_names(root: str) -> list[str]:
 
 def read_runs(root: str, name: Optional[str] = None) -> list["Status"]:
     """The Status of every experiment under `root` with a status.json (or of `name`), sorted by name."""
-    from atheria.callbacks.status_file import read_status
+    from atheria.session.status import read_status
     from atheria.storage.paths import join
 
     names = experiment_names(root)

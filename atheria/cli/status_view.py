@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:  # at run time only the attributes are read, so `atheria status --help` imports nothing heavy
-    from atheria.callbacks.status_file import Status
+    from atheria.session.status import Status
 
 BAR_WIDTH = 30
 # A running run is "probably dead" when its status is older than this many expected intervals plus the slack

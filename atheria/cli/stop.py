@@ -5,7 +5,8 @@ import argparse
 from datetime import datetime, timezone
 from typing import Any
 
-from atheria.cli import CliError, one_line
+from atheria.cli import CliError
+from atheria.errors import one_line
 
 HELP = ("Ask a running experiment to stop cleanly: it finishes its episode, saves last.ckpt, mirrors and exits, "
         "within about 10 s of seeing the request.")
@@ -21,9 +22,9 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write {root}/logs/{name}/stop_request.json when the experiment is running; say what happens next."""
-    from atheria.callbacks.stop_request import STOP_NAME, request_stop
     from atheria.cli.status import read_runs
     from atheria.cli.status_view import is_stale
+    from atheria.session.stop_request import STOP_NAME, request_stop
     from atheria.storage.paths import join
 
     st = read_runs(args.root, args.name)[0]

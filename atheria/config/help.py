@@ -46,6 +46,7 @@ def app_help(argv: Sequence[str], conf_dir: Path) -> str:
     with initialize_config_dir(str(conf_dir), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     groups = "\n".join(f"{group}: {', '.join(options)}" for group, options in group_options(conf_dir).items())
+    given = f" with {' '.join(overrides)}" if overrides else ""
     return (f"{USAGE}\n== Config groups (group=option) ==\n{groups}\n\n"
-            f"== Config{' with ' + ' '.join(overrides) if overrides else ''} (any key can be overridden: key=value) ==\n"
+            f"== Config{given} (any key can be overridden: key=value) ==\n"
             f"{OmegaConf.to_yaml(redacted(cfg, resolve=False))}")

@@ -14,7 +14,8 @@ from typing import Any, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from atheria.config.validate import ConfigError, check_group_choices, check_name
+from atheria.config.validate import check_group_choices, check_name
+from atheria.errors import ConfigError
 
 ACCEPTED_KEYS = ("accepted: the keys `python train.py --cfg job` prints; new keys, added with +key=, only as arguments "
                  "of what the config builds (trainer.*: lightning.pytorch.Trainer's; a logger's) and under hydra.*")

@@ -7,7 +7,7 @@ from typing import Any, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from atheria.config.validate import ConfigError
+from atheria.errors import ConfigError
 
 SECRET_KEY = re.compile(r"(key|token|secret|password|credential)s?$", re.IGNORECASE)
 URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@", re.IGNORECASE)

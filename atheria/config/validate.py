@@ -10,6 +10,8 @@ from typing import Any, Callable, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from atheria.config.resolvers import detect_runtime
+from atheria.config.secrets import refuse_secrets
+from atheria.errors import ConfigError
 
 GROUPS = ("model", "preset", "platform", "logger", "trainer", "task", "experiment", "hparams_search")
 TASKS = ("train", "rl_scheduler")
@@ -20,10 +22,6 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]*$")
 # The longest file a name makes, '.{name}_REPORT.md.partial-<32 hex>', then stays within 255 bytes (NAME_MAX).
 NAME_MAX_CHARS = 200
 CLOCK_SKEW_S = 60  # run.session_start may be this far ahead of this machine's clock (another machine's start)
-
-
-class ConfigError(ValueError):
-    """A config value Atheria cannot run with; its message is one line for the user."""
 
 
 def _is_int(v: Any) -> bool:
@@ -167,8 +165,6 @@ def check_runtime(cfg: DictConfig, detect: Callable[[], Optional[str]] = detect_
 
 def validate(cfg: DictConfig) -> None:
     """Check every key a run depends on; raises ConfigError with a one-line message on the first bad one."""
-    from atheria.config.secrets import refuse_secrets  # it imports ConfigError from here
-
     refuse_secrets(cfg)
     task = _require(cfg, "task", lambda v: v in TASKS, ", ".join(TASKS))
     if task == "rl_scheduler":

@@ -9,7 +9,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from atheria.config import ConfigError
+from atheria.errors import ConfigError
 
 
 def _lines(files: list[str]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from atheria.config import ConfigError
+from atheria.errors import ConfigError, one_line
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -21,7 +21,7 @@ def hub_unreachable() -> Optional[str]:
     try:
         get_session().head(constants.ENDPOINT, timeout=PROBE_TIMEOUT_S)
     except Exception as exc:  # any failure to get an answer: DNS, refused, timeout, proxy, offline mode
-        return f"{constants.ENDPOINT}: {' '.join(str(exc).split())[:120] or type(exc).__name__}"
+        return f"{constants.ENDPOINT}: {one_line(exc, 120)}"
     return None
 
 

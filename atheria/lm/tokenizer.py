@@ -16,7 +16,8 @@ def packaged_gpt2_files() -> tuple[str, str]:
 
 
 def load_tokenizer(pretrained: Optional[str]) -> PreTrainedTokenizerBase:
-    """The tokenizer of `pretrained` (hub name or path); GPT-2's packaged BPE for null or when the hub is out of reach."""
+    """The tokenizer of `pretrained` (hub name or path); GPT-2's packaged BPE for null or when the hub is out of
+    reach."""
     tokenizer = None
     if pretrained:
         try:

@@ -18,6 +18,7 @@ from typing import Any, Iterator, Optional
 import torch
 from torch import Tensor, nn
 
+from atheria.errors import one_line
 from atheria.storage.atomic import temp_name
 
 META_NAME = "atheria.json"
@@ -86,8 +87,7 @@ def export_law(law: nn.Module, path: str, meta: dict[str, Any]) -> str:
     try:
         scripted = script(eager)
     except Exception as exc:  # TorchScript raises its own frontend errors, RuntimeError, NotSupportedError...
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise ExportError(f"{name} cannot be compiled to TorchScript: {first}") from exc
+        raise ExportError(f"{name} cannot be compiled to TorchScript: {one_line(exc, 10_000)}") from exc
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = temp_name(os.path.abspath(path))
     try:

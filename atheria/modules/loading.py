@@ -12,6 +12,7 @@ from typing import Any
 
 from lightning.pytorch import LightningModule
 
+from atheria.errors import one_line
 from atheria.storage.finder import CorruptCheckpoint, load_checkpoint
 
 DEFAULT_FAMILY = "qca"
@@ -38,6 +39,5 @@ def load_module(path: str | Path) -> tuple[LightningModule, dict[str, Any]]:
         module = cls(**hparams)
         module.load_state_dict(state, strict=module.strict_loading)  # LM checkpoints hold the adapters only
     except (TypeError, ValueError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise CorruptCheckpoint(f"{path}: does not rebuild a {cls.__name__} ({reason})") from exc
+        raise CorruptCheckpoint(f"{path}: does not rebuild a {cls.__name__} ({one_line(exc)})") from exc
     return module.eval(), ckpt

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from stable_baselines3 import A2C, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from atheria.config import ConfigError
+from atheria.errors import ConfigError
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC}
 CONTINUOUS = ("sac",)  # acts on a continuous text/Φ mix; the others choose TEXT, PHI or MIXED

@@ -7,7 +7,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from atheria.config import ConfigError
+from atheria.errors import ConfigError
 from atheria.lm.model import trainable_state
 from atheria.resume import check_same_law, fetch_checkpoint, law_identity
 from atheria.rl.agents import CONTINUOUS

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from torch import Tensor
 
-from atheria.callbacks.shelf import BEST_FINAL, LAST, Shelf
+from atheria.session.shelf import BEST_FINAL, LAST, Shelf
 from atheria.storage.atomic import link_atomic, save_torch_atomic
 from atheria.storage.finder import CorruptCheckpoint, load_checkpoint
 

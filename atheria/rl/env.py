@@ -28,7 +28,6 @@ from atheria.rl.reward import Reading, RewardWeights, reward_terms
 
 # Discrete actions (PPO, A2C): the (text, Φ) loss weights of the next `inner_steps` optimizer steps.
 ACTIONS: dict[str, tuple[float, float]] = {"TEXT": (1.0, 0.0), "PHI": (0.1, 1.0), "MIXED": (0.5, 0.5)}
-OBSERVATION = ("C", "phi/target", "text_loss/log(vocab)", "phi_loss/target", "perplexity/start", "progress")
 
 
 def mix_weights(action: float) -> tuple[float, float]:
@@ -60,6 +59,7 @@ class SchedulerEnv(gym.Env):
         self.first_episode, self.episode, self.data_seed = first_episode, first_episode, seed
         self.phi_target = float(lm.hparams.phi_target)
         self.log_vocab = math.log(lm.model.config.vocab_size)
+        # C, phi/target, text_loss/log(vocab), phi_loss/target, perplexity/start, progress
         high = np.array([1.0, PHI_SCALE / self.phi_target, 2.0, 1.0, 4.0, 1.0], dtype=np.float32)
         self.observation_space = spaces.Box(0.0, high, dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32) if continuous else spaces.Discrete(len(ACTIONS))

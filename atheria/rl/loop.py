@@ -10,11 +10,11 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
-from atheria.callbacks.session_guard import SessionGuard
 from atheria.rl.agents import agent_state
 from atheria.rl.checkpoints import Scheduled, SchedulerCheckpoints, scheduler_checkpoint
 from atheria.rl.env import SchedulerEnv
 from atheria.rl.evaluation import cached_baselines, mean_reward, measure_baselines
+from atheria.session.guard import SessionGuard
 
 EVAL_SEED_OFFSET = 1  # evaluation episodes use seed + 1: other batches than the training env's first episodes
 

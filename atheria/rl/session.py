@@ -12,18 +12,18 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from atheria.callbacks.budget_clock import BudgetClock, session_start
-from atheria.callbacks.session_guard import SessionGuard
-from atheria.callbacks.shelf import LAST, Shelf
-from atheria.callbacks.status_file import Status
-from atheria.config import ConfigError
+from atheria.errors import ConfigError
 from atheria.resume import Resume
 from atheria.rl.agents import build_agent, restore_agent
 from atheria.rl.build import build_env, load_base, load_text
 from atheria.rl.checkpoints import Scheduled, SchedulerCheckpoints, scheduled_of
 from atheria.rl.loop import EvaluateAndSave, GuardStep, Scheduler
 from atheria.rl.progress import ProgressCSV
-from atheria.runner import FINAL_WORDS, Outcome
+from atheria.session.clock import BudgetClock, session_start
+from atheria.session.guard import SessionGuard
+from atheria.session.outcome import Outcome, final_words
+from atheria.session.shelf import LAST, Shelf
+from atheria.session.status import Status
 from atheria.storage.finder import load_checkpoint
 from atheria.storage.layout import Layout
 from atheria.storage.mirror import Mirror
@@ -103,8 +103,7 @@ def run_scheduler(cfg: DictConfig, local: Layout, remote: Optional[Layout], resu
     if reason == "stopped-budget":
         mark_budget_spent()
     _compare(scheduler)
-    # The runner's closing lines, counting the agent's steps where the Lightning tasks count episodes.
-    print(FINAL_WORDS[reason].replace("episode", "step").format(step=step, total=total, signal=guard.signal_name))
+    print(final_words(reason, step, total, unit="step", signal=guard.signal_name))
     print(f"Checkpoints: {local.checkpoints}  Progress: {os.path.join(local.logs, 'progress.csv')}")
     rewards = checkpoints.best.values()
     return Outcome(0, -max(rewards) if rewards else None)

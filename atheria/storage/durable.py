@@ -23,8 +23,8 @@ def not_durable(root: str) -> Optional[str]:
     path = url_to_fs(root)[1]
     mount = drive.DRIVE_MOUNT
     if _under(path, mount) and not os.path.ismount(mount):
-        return (f"is under {mount}, where Google Drive is not mounted, so it would be created on the VM's disk and lost "
-                f"with the session; run `from google.colab import drive; drive.mount('{mount}')` first, or set "
+        return (f"is under {mount}, where Google Drive is not mounted, so it would be created on the VM's disk and "
+                f"lost with the session; run `from google.colab import drive; drive.mount('{mount}')` first, or set "
                 "storage.remote to another durable folder, gs://bucket/prefix or null")
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):

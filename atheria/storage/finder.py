@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 import torch
 
+from atheria.errors import one_line
 from atheria.storage.atomic import get_file_atomic, sha256_file, temp_name
 from atheria.storage.manifest import FileEntry, Manifest, file_entry, read_manifest, write_manifest
 from atheria.storage.paths import join, url_to_fs
@@ -53,7 +54,7 @@ def check_crc(path: str | Path) -> None:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise CorruptCheckpoint(f"{path}: not a complete checkpoint archive ({_one_line(exc)})") from exc
+        raise CorruptCheckpoint(f"{path}: not a complete checkpoint archive ({_why(exc)})") from exc
     if bad is not None:
         raise CorruptCheckpoint(f"{path}: CRC mismatch in {bad} (damaged bytes)")
 
@@ -66,7 +67,7 @@ def load_checkpoint(path: str | Path, crc: bool = True) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises OSError, RuntimeError, UnpicklingError, KeyError... for bad files
-        raise CorruptCheckpoint(f"{path}: not a safe, complete checkpoint ({_one_line(exc)})") from exc
+        raise CorruptCheckpoint(f"{path}: not a safe, complete checkpoint ({_why(exc)})") from exc
     if not isinstance(ckpt, dict):
         raise CorruptCheckpoint(f"{path}: holds a {type(ckpt).__name__}, not a checkpoint dict")
     return ckpt
@@ -129,7 +130,7 @@ def find_latest(local_dir: str, remote_dir: str | None,
         try:
             candidates += list_candidates(remote_dir, "remote", say, refused)
         except Exception as exc:  # an unreachable remote must not stop a resume from local checkpoints
-            say(f"remote {remote_dir} unreachable ({_one_line(exc)}); looking at local checkpoints only")
+            say(f"remote {remote_dir} unreachable ({_why(exc)}); looking at local checkpoints only")
     unlisted = [c for c in candidates if c.source == "remote" and c.entry is None]
     known = [c for c in candidates if c not in unlisted]
     top = max((c.step for c in known), default=-1)
@@ -171,7 +172,7 @@ def _first_good(candidates: list[Candidate], local_path: str, say: Callable[[str
             _refuse(exc, say, refused, "; falling back to the next newest")
             continue
         except Exception as exc:  # a download that fails mid-way: the next candidate may still be reachable
-            say(f"skipping checkpoint {cand.url}: download failed ({_one_line(exc)}); falling back to the next newest")
+            say(f"skipping checkpoint {cand.url}: download failed ({_why(exc)}); falling back to the next newest")
             refused.append(f"{cand.url} (download failed)")
             continue
         return path, cand
@@ -194,7 +195,7 @@ def _probe(cand: Candidate, local_dir: str, say: Callable[[str], None], refused:
     except Exception as exc:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
-        say(f"skipping checkpoint {cand.url}: download failed ({_one_line(exc)})")
+        say(f"skipping checkpoint {cand.url}: download failed ({_why(exc)})")
         refused.append(f"{cand.url} (download failed)")
         return None
     return Candidate(cand.url, step, "remote", None, fetched=tmp)
@@ -277,8 +278,6 @@ def _record_local(local_dir: str, name: str, entry: FileEntry) -> None:
                                        checkpoint=name if newest else old.checkpoint, files=files))
 
 
-def _one_line(exc: BaseException) -> str:
-    """A short one-line reason for an exception (torch's weights_only refusals span many lines)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    line = next((x for x in lines if "GLOBAL" in x), lines[0] if lines else "")
-    return f"{type(exc).__name__}: {line}"[:200] if line else type(exc).__name__
+def _why(exc: BaseException) -> str:
+    """An exception as one line; torch's weights_only refusals span many, and the one naming the GLOBAL says why."""
+    return one_line(exc, typed=True, prefer="GLOBAL")

@@ -1,4 +1,5 @@
-"""The latest pointer of a checkpoint dir: latest.json names the newest checkpoint and each file's size, sha256, step."""
+"""The latest pointer of a checkpoint dir: latest.json names the newest checkpoint and each file's size, sha256 and
+step."""
 from __future__ import annotations
 
 import json

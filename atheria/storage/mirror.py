@@ -20,6 +20,7 @@ from typing import Callable, Sequence, TypeVar
 
 import fsspec
 
+from atheria.errors import one_line
 from atheria.storage.atomic import put_file_atomic
 from atheria.storage.manifest import MANIFEST_NAME, FileEntry, Manifest, read_manifest, write_manifest
 from atheria.storage.paths import is_remote, join, url_to_fs
@@ -75,9 +76,9 @@ class Mirror:
     """Copies local files to a durable root in a background thread so training never waits on slow storage.
 
     The checkpoints a manifest names are frozen when they are submitted: a hard link (a copy where the disk has
-    none) beside each, '.<name>.mirror-<mirror id>-<id>', holds exactly the bytes the manifest describes however long the upload
-    takes, since checkpoints are replaced by rename, never rewritten in place. The manifest published after the
-    upload therefore always describes what was sent, and the remote's pointer trails local by at most the job in
+    none) beside each, '.<name>.mirror-<mirror id>-<id>', holds exactly the bytes the manifest describes however long
+    the upload takes, since checkpoints are replaced by rename, never rewritten in place. The manifest published after
+    the upload therefore always describes what was sent, and the remote's pointer trails local by at most the job in
     flight plus one sync interval. Other files (logs) are copied when their upload starts.
     Failures: each remote call is retried with backoff for at most `retry_seconds` per job; a remote failing for
     WARN_AFTER_S (or a job that gives up) gets one console line, and one more when it is back.
@@ -187,7 +188,7 @@ class Mirror:
                 shutil.copyfile(local, snapshot)
             except OSError as exc:  # gone, or no room for a copy: not sent now, the remote keeps its last manifest
                 _remove([snapshot])
-                log.debug("mirror: cannot snapshot %s (%s); not uploading it now", local, _reason(exc))
+                log.debug("mirror: cannot snapshot %s (%s); not uploading it now", local, _why(exc))
                 return None
         return snapshot
 
@@ -231,7 +232,7 @@ class Mirror:
         except Exception as exc:  # e.g. local disk full while snapshotting: the worker must outlive it
             log.debug("mirror job failed", exc_info=True)
             if not self._down:
-                self.say(f"mirror job failed ({_reason(exc)}); training goes on, will retry")
+                self.say(f"mirror job failed ({_why(exc)}); training goes on, will retry")
             self._down = True
             return False
         if self._down:
@@ -329,16 +330,16 @@ class Mirror:
             except Exception as exc:  # remote libraries raise OSError, HttpError, aiohttp and timeout errors alike
                 self.failures += 1
                 now = time.monotonic()
-                log.debug("mirror: remote call failed (attempt %d): %s", attempt + 1, _reason(exc), exc_info=True)
+                log.debug("mirror: remote call failed (attempt %d): %s", attempt + 1, _why(exc), exc_info=True)
                 if self._failing_since is None:
                     self._failing_since = called
                 if self._job_deadline == float("inf"):
                     self._job_deadline = called + self.retry_seconds
                 if now - self._failing_since >= WARN_AFTER_S:
-                    self._warn_down(_reason(exc))
+                    self._warn_down(_why(exc))
                 pause = min(8.0, self.backoff * 2 ** attempt)
                 if attempt >= self.retries or now + pause > self._job_deadline or self._stop.wait(pause):
-                    raise _Outage(_reason(exc)) from exc
+                    raise _Outage(_why(exc)) from exc
                 attempt += 1
 
 
@@ -373,12 +374,6 @@ def _signature(path: str, copy_to: str | None = None) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _reason(exc: BaseException) -> str:
-    """An exception as one short line for the outage warning."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:160]}" if lines else type(exc).__name__
-
-
 def _size_or_none(fs: fsspec.AbstractFileSystem, path: str) -> int | None:
     """Size of a remote file, or None when it is absent."""
     try:
@@ -393,3 +388,8 @@ def _rm_if_present(fs: fsspec.AbstractFileSystem, path: str) -> None:
         fs.rm_file(path)
     except FileNotFoundError:
         pass
+
+
+def _why(exc: BaseException) -> str:
+    """A remote library's exception as the short reason of a console line (its type says much: HttpError, timeout)."""
+    return one_line(exc, 160, typed=True)

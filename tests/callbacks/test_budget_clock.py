@@ -4,7 +4,7 @@ import time
 import psutil
 import pytest
 
-from atheria.callbacks.budget_clock import UNSEEN_OUTLIER, BudgetClock, session_start
+from atheria.session.clock import UNSEEN_OUTLIER, BudgetClock, session_start
 
 
 class FakeTime:

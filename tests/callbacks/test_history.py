@@ -2,8 +2,8 @@
 import csv
 import math
 
-from atheria.callbacks.history import read_history, trim_history
 from atheria.loggers import HistoryCSVLogger
+from atheria.observe.history import read_history, trim_history
 
 KILLED = ("episode,epoch,resources/ram_used_gb,step,train/loss,val/perplexity\n"
           "0.0,0,,,,9.0\n"         # the baseline validation, before episode 1

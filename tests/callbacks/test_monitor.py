@@ -8,9 +8,9 @@ import pynvml
 import pytest
 import torch
 
-from atheria.callbacks.budget_clock import BudgetClock
 from atheria.callbacks.monitor import ResourceMonitor, format_line
-from atheria.callbacks.resources import GB, ResourceReader, Resources, advice
+from atheria.observe.resources import GB, ResourceReader, Resources, advice
+from atheria.session.clock import BudgetClock
 
 KEYS = {"resources/gpu_util", "resources/gpu_mem_used_gb", "resources/gpu_mem_total_gb",
         "resources/torch_allocated_gb", "resources/torch_reserved_gb", "resources/process_ram_gb",

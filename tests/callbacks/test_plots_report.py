@@ -8,12 +8,13 @@ import pytest
 from matplotlib.image import imread
 from PIL import Image
 
-from atheria.callbacks.events import EventLog, read_events
-from atheria.callbacks.history import EpisodeHistory, read_history
+from atheria.callbacks.history import EpisodeHistory
 from atheria.callbacks.plots import LIVE_NAME, SUMMARY_NAME, TrainingPlots, live_figure, save_png, summary_figure
 from atheria.callbacks.report import TrainingReport, report_name
-from atheria.callbacks.status_file import Status, write_status
-from atheria.callbacks.training_log import sessions
+from atheria.observe.history import read_history
+from atheria.observe.training_log import sessions
+from atheria.session.events import EventLog, read_events
+from atheria.session.status import Status, write_status
 from atheria.storage.layout import Layout
 
 NAME = "UNET_8ch_D4"

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from atheria.callbacks.status_file import Status, utc_iso, write_status
 from atheria.cli.main import main
+from atheria.session.status import Status, utc_iso, write_status
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.paths import join
 from tests.helpers import REPO, wait_for

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from atheria.callbacks.status_file import Status, write_status
-from atheria.callbacks.stop_request import STOP_NAME, StopRequests, read_stop_request, request_stop
 from atheria.cli.main import main
+from atheria.session.status import Status, write_status
+from atheria.session.stop_request import STOP_NAME, StopRequests, read_stop_request, request_stop
 from atheria.storage.paths import join
 from tests.helpers import REPO, load, train_cmd, wait_for
 

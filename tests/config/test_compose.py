@@ -4,8 +4,9 @@ import itertools
 import pytest
 from hydra import compose, initialize_config_dir
 
-from atheria.config import CONF_DIR, ConfigError, check_group_choices, register_resolvers, validate
+from atheria.config import CONF_DIR, check_group_choices, register_resolvers, validate
 from atheria.config.resolvers import detect_platform
+from atheria.errors import ConfigError
 
 MODELS = ["unet", "snn_unet", "mlp", "deep_qca", "gpt2_lora"]
 PRESETS = {"quick": (100, 32, 5, 20), "standard": (500, 64, 10, 50), "long": (2000, 128, 20, 100)}

@@ -4,8 +4,9 @@ import time
 
 import pytest
 
-from atheria.config import CONF_DIR, ConfigError, check_command_line, validate
+from atheria.config import CONF_DIR, check_command_line, validate
 from atheria.config.validate import NAME_MAX_CHARS, check_name
+from atheria.errors import ConfigError
 from tests.config.test_compose import composed
 
 

@@ -2,7 +2,8 @@
 platform.force, the flag that confirms it; auto and local never are."""
 import pytest
 
-from atheria.config import ConfigError, check_runtime, validate
+from atheria.config import check_runtime, validate
+from atheria.errors import ConfigError
 from tests.config.test_compose import composed
 
 NOT_A_RUNTIME = [("colab_free", None), ("colab_pro", None), ("colab_pro", "kaggle"), ("kaggle", None),

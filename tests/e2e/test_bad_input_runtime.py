@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from atheria.config import ConfigError
+from atheria.errors import ConfigError
 from atheria.runner import _check_local
 from tests.e2e.test_bad_input import assert_refused
 from tests.helpers import TINY, run_train, train_cmd, write_corpus

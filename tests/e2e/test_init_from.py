@@ -82,7 +82,8 @@ def test_an_experiment_name_is_found_on_the_remote_root_when_the_machine_is_fres
 
 
 def test_init_from_is_refused_for_a_language_model_rather_than_ignored():
-    from atheria.config import ConfigError, validate
+    from atheria.config import validate
+    from atheria.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"init_from='phase1' is invalid; accepted: null .*ckpt_path"):
         validate(compose(Path("/nonexistent"), "model=gpt2_lora", "init_from=phase1", base=("platform=local",)))

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import atheria.storage.mirror as mirror_module
-from atheria.callbacks.events import read_events
+from atheria.session.events import read_events
 from atheria.storage import faults
 from atheria.storage.atomic import sha256_file
 from tests.helpers import fill, load, run_train, train_cmd, train_in_process, wait_for

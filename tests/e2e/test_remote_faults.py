@@ -92,7 +92,7 @@ def test_dead_remote_warns_once_and_training_goes_on(tmp_path, spy, capsys, no_s
 
 
 def test_unreachable_remote_at_start_is_refused_before_training(tmp_path):
-    from atheria.config import ConfigError
+    from atheria.errors import ConfigError
 
     remote = faults.faulty(f"down-{tmp_path.name}", str(tmp_path / "drive"), fail_always=True)
     with pytest.raises(ConfigError, match=r"storage.remote='faulty://down-.*' is not writable"):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from atheria.config import ConfigError
+from atheria.errors import ConfigError
 from atheria.modules.loading import load_module
 from atheria.rl.agents import agent_state, build_agent, restore_agent
 from atheria.rl.build import build_env

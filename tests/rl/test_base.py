@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from atheria.config import ConfigError
+from atheria.errors import ConfigError
 from atheria.lm.model import trainable_state
 from atheria.rl.build import build_env, load_base
 from atheria.storage.layout import Layout

@@ -3,9 +3,9 @@ import os
 
 import torch
 
-from atheria.callbacks.budget_clock import BudgetClock
-from atheria.callbacks.shelf import Shelf
 from atheria.rl.checkpoints import SchedulerCheckpoints
+from atheria.session.clock import BudgetClock
+from atheria.session.shelf import Shelf
 from atheria.storage.layout import Layout
 from tests.helpers import load
 

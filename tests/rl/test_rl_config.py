@@ -4,7 +4,8 @@ import itertools
 
 import pytest
 
-from atheria.config import CONF_DIR, ConfigError, check_group_choices, validate
+from atheria.config import CONF_DIR, check_group_choices, validate
+from atheria.errors import ConfigError
 from tests.helpers import compose, run_train
 
 BASE = ("task=rl_scheduler",)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from atheria.config import ConfigError
+from atheria.errors import ConfigError
 from atheria.runner import _check_remote
 from atheria.storage import drive
 from atheria.storage.durable import not_durable

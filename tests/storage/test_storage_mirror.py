@@ -170,8 +170,8 @@ def test_the_session_start_clean_up_spares_this_sessions_uploads_and_drops_older
     """status.json is sent before the checkpoint callback's start clears a killed session's temp files: the snapshots
     of this session's mirror must survive the clean-up (CI saw an upload fail and the mirror stall 15 s), while older
     leftovers go."""
-    from atheria.callbacks.budget_clock import BudgetClock
-    from atheria.callbacks.shelf import Shelf
+    from atheria.session.clock import BudgetClock
+    from atheria.session.shelf import Shelf
     from atheria.storage.layout import Layout
 
     remote = faulty_remote(tmp_path, bandwidth=500_000)

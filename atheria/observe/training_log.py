@@ -7,8 +7,8 @@ import math
 from dataclasses import asdict
 from typing import Any, Optional, Sequence
 
-from atheria.callbacks.history import LOSS, SMOOTH
-from atheria.callbacks.status_file import Status, utc_iso
+from atheria.observe.history import LOSS, SMOOTH
+from atheria.session.status import Status, utc_iso
 from atheria.storage.manifest import Manifest
 
 LOG_NAME = "training_log.json"

@@ -9,8 +9,8 @@ import os
 import time
 from typing import Callable, Optional
 
-from atheria.callbacks.budget_clock import BudgetClock
-from atheria.callbacks.events import EventLog
+from atheria.session.clock import BudgetClock
+from atheria.session.events import EventLog
 from atheria.storage.atomic import sha256_file
 from atheria.storage.finder import name_step
 from atheria.storage.layout import Layout
@@ -115,8 +115,8 @@ class Shelf:
         behind = self.latest is not None and self.latest.step < self.remote_floor
         if behind and not self._held:
             self.say(f"The remote {self.mirror.remote_root if self.mirror else ''} holds episode {self.remote_floor} "
-                     f"of {self.local.name}, later than this run's {self.latest.step}: not mirroring over it until this "
-                     "run passes it (use another name= to keep both)")
+                     f"of {self.local.name}, later than this run's {self.latest.step}: not mirroring over it until "
+                     "this run passes it (use another name= to keep both)")
         self._held = behind
         return behind
 

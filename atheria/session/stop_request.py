@@ -11,7 +11,7 @@ import socket
 import threading
 from typing import Callable, Optional, Sequence
 
-from atheria.callbacks.status_file import utc_iso
+from atheria.session.status import utc_iso
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.paths import join, url_to_fs
 

@@ -9,10 +9,10 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from atheria.callbacks.budget_clock import BudgetClock
-from atheria.callbacks.events import EventLog
-from atheria.callbacks.status_file import Status, utc_iso, write_status
-from atheria.callbacks.stop_request import StopRequests
+from atheria.session.clock import BudgetClock
+from atheria.session.events import EventLog
+from atheria.session.status import Status, utc_iso, write_status
+from atheria.session.stop_request import StopRequests
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

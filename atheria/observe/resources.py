@@ -8,6 +8,8 @@ from typing import Any, Optional
 
 import psutil
 
+from atheria.errors import one_line
+
 GB = 1024 ** 3
 NAN = float("nan")
 
@@ -59,7 +61,7 @@ class ResourceReader:
                 self._nvml, self._handle = pynvml, handle
                 self.gpu_note = name.decode() if isinstance(name, bytes) else name  # bytes in older nvidia-ml-py
             except Exception as exc:  # library missing, no driver, no device: NVML fails in many ways, all the same
-                self.gpu_note = f"no GPU figures (NVML unavailable: {_reason(exc)})"
+                self.gpu_note = f"no GPU figures (NVML unavailable: {one_line(exc, 120)})"
         self._process = psutil.Process()
         psutil.cpu_percent(interval=None)  # the first call only starts psutil's measuring interval
 
@@ -84,7 +86,7 @@ class ResourceReader:
             mem = nvml.nvmlDeviceGetMemoryInfo(self._handle)
         except Exception as exc:  # a driver that fails mid-run: stop asking, say why once
             self._handle = None
-            self.gpu_note = f"GPU figures stopped (NVML failed: {_reason(exc)})"
+            self.gpu_note = f"GPU figures stopped (NVML failed: {one_line(exc, 120)})"
             return
         res.gpu_util = float(util.gpu)
         res.gpu_mem_used_gb, res.gpu_mem_total_gb = mem.used / GB, mem.total / GB
@@ -96,12 +98,6 @@ class ResourceReader:
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             res.torch_allocated_gb = torch.cuda.memory_allocated() / GB
             res.torch_reserved_gb = torch.cuda.memory_reserved() / GB
-
-
-def _reason(exc: BaseException) -> str:
-    """An exception as a short reason for one console line."""
-    text = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
-    return text or type(exc).__name__
 
 
 def advice(res: Resources, remaining_fraction: Optional[float]) -> list[str]:

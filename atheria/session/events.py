@@ -5,10 +5,9 @@ import json
 import os
 from typing import Any
 
-from atheria.callbacks.status_file import utc_iso
+from atheria.session.status import utc_iso
 
 EVENTS_NAME = "events.jsonl"
-KINDS = ("start", "resume", "save", "mirror", "stop")
 
 
 class EventLog:

@@ -13,7 +13,6 @@ from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.paths import join
 
 STATUS_NAME = "status.json"
-STATES = ("running", "stopped-budget", "stopped-signal", "stopped-request", "completed", "failed")
 
 
 def utc_iso(t: Optional[float] = None) -> str:

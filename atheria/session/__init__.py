@@ -1,0 +1,2 @@
+"""The framework-neutral core every task uses: budget clock, guard (signals, stop requests), shelf (tiered checkpoints
+and the mirror), status, events and outcome. Nothing here imports Lightning or knows a model family."""
