@@ -49,7 +49,7 @@ def cli() -> None:
     except (ConfigError, HydraException) as err:
         print(f"error: {err}".splitlines()[0], file=sys.stderr)
         sys.exit(2)
-    hydra.main(version_base="1.3", config_path="conf", config_name="config")(main)()
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(main)()
 
 
 if __name__ == "__main__":

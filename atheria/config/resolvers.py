@@ -1,4 +1,4 @@
-"""OmegaConf resolvers used in conf/: the detected platform's values and the precision for the device."""
+"""OmegaConf resolvers used in atheria/conf/: the detected platform's values and the precision for the device."""
 from __future__ import annotations
 
 import functools
@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional
 
 from omegaconf import OmegaConf
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # shipped inside the package (package data)
 KAGGLE_INPUT = Path("/kaggle/input")  # mounted by Kaggle for a notebook's inputs; our runs never create it
 RUNTIME_PLATFORM = {"kaggle": "kaggle", "colab": "colab_free", None: "local"}
 

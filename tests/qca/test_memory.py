@@ -5,11 +5,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from atheria.config import CONF_DIR
 from atheria.models import ARCHITECTURES, build_law
 from atheria.qca import Physics
 from atheria.qca.memory import GB, episode_bytes
 
-PRESETS = Path(__file__).resolve().parents[2] / "conf" / "preset"
+PRESETS = CONF_DIR / "preset"
 T4_FREE = 15 * GB  # a T4's 16 GB, less what CUDA keeps for itself
 
 
