@@ -7,8 +7,9 @@ import logging
 import os
 import sys
 
+from atheria.storage.traits import QUIET
+
 NAME = "debug.log"
-QUIET = ("gcsfs", "fsspec", "aiohttp", "asyncio", "google", "urllib3", "s3fs", "adlfs")  # storage libraries
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

@@ -120,15 +120,11 @@ def sync_rows(trainer: "pl.Trainer") -> None:
         logger.sync()
 
 
-def _wandb(item: Any) -> bool:
-    """Whether a `logger` entry is W&B's."""
-    return str(item.get("_target_", "")).endswith("WandbLogger")
-
-
-def check_wandb_login(loggers: Any) -> None:
-    """Refuse, before any work, a W&B logger that wandb would stop at its login prompt: no API key (WANDB_API_KEY,
-    `wandb login`'s netrc) while W&B is neither offline nor disabled. wandb's own credential lookup; no network."""
-    if not any(_wandb(item) and not item.get("offline") for item in loggers):
+def check_wandb_login(loggers: Mapping[str, Any]) -> None:
+    """Refuse, before any work, a W&B logger (`logger.wandb`) that wandb would stop at its login prompt: no API key
+    (WANDB_API_KEY, `wandb login`'s netrc) while W&B is neither offline nor disabled. wandb's own credential lookup;
+    no network."""
+    if "wandb" not in loggers or loggers["wandb"].get("offline"):
         return
     from wandb.errors import AuthenticationError
     from wandb.sdk import wandb_setup
@@ -149,13 +145,14 @@ def check_wandb_login(loggers: Any) -> None:
 
 
 def build_loggers(cfg: DictConfig, logs_dir: str) -> list[Any]:
-    """The loggers of `cfg.logger`; W&B gets the experiment's stored run id, so one experiment is one W&B run."""
+    """The loggers of `cfg.logger`, in its order (the CSV history first); W&B (`logger.wandb`) gets the experiment's
+    stored run id, so one experiment is one W&B run."""
     from hydra.utils import instantiate
 
     loggers = []
-    for item in cfg.logger:
+    for key, item in cfg.logger.items():
         extra = {}
-        if _wandb(item):
+        if key == "wandb":
             id_file = Path(logs_dir) / "wandb_id.txt"
             if not id_file.exists():
                 id_file.write_text(secrets.token_hex(8))

@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from atheria.debug_log import NAME as DEBUG_LOG
 from atheria.errors import ConfigError
+from atheria.families import family_of
 from atheria.storage.atomic import get_file_atomic
 from atheria.storage.finder import CorruptCheckpoint, NoTrustedCheckpoint, checkpoint_step, find_latest, load_checkpoint
 from atheria.storage.layout import Layout
@@ -32,12 +33,7 @@ class Resume:
 
 def law_identity(cfg: DictConfig) -> dict[str, Any]:
     """What fixes the shapes of a law's weights, by config key: a checkpoint must match it to be resumed."""
-    m = cfg.model
-    if m.family == "lm":
-        keys = ["pretrained", "lora_r"] + ([] if m.pretrained else ["n_layer", "n_embd", "n_head"])
-    else:
-        keys = ["arch", "d_state", "hidden_channels"]
-    return {f"model.{key}": m[key] for key in keys}
+    return {f"model.{key}": cfg.model[key] for key in family_of(cfg).law_keys(cfg)}
 
 
 def _describe(values: Mapping[str, Any]) -> str:

@@ -19,9 +19,10 @@ from atheria.config import check_runtime, validate
 from atheria.config.secrets import redacted
 from atheria.debug_log import keep_debug_log, open_debug_log
 from atheria.errors import ConfigError, one_line
+from atheria.families import build_datamodule, build_module, family_of
 from atheria.observe.history import trim_history
 from atheria.resume import Resume, law_identity, resolve_resume, restore_logs
-from atheria.session.outcome import Outcome, final_words
+from atheria.session.outcome import Outcome, SessionState, final_words
 from atheria.session.status import read_status
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.drive import flush_drive_at_exit
@@ -101,26 +102,6 @@ def _check_local(root: str) -> None:
                           f"{accepted}") from None
 
 
-def _check_memory(cfg: DictConfig) -> None:
-    """Refuse a QCA episode that needs more memory than the device has free, before it fails on its first
-    allocation (the estimate: atheria.qca.memory)."""
-    from atheria.models import build_law
-    from atheria.qca import Physics
-    from atheria.qca.memory import GB, episode_bytes, free_bytes
-
-    m, q = cfg.model, cfg.qca
-    physics = Physics(steps=q.steps, gamma=q.gamma, normalize=q.normalize, checkpoint_steps=q.checkpoint_steps,
-                      bptt_window=q.bptt_window)
-    need = episode_bytes(build_law(m.arch, m.d_state, m.hidden_channels), physics, q.grid_size, q.batch_size)
-    device, free = free_bytes(str(cfg.trainer.accelerator))
-    if need > free:
-        raise ConfigError(f"qca.grid_size={q.grid_size} with qca.steps={q.steps}, qca.batch_size={q.batch_size} and "
-                          f"{m.arch.upper()} model.hidden_channels={m.hidden_channels} needs about {need / GB:,.1f} GB "
-                          f"per episode; this {device} has {free / GB:,.1f} GB free; accepted: a smaller "
-                          "qca.grid_size, qca.steps, qca.batch_size or model.hidden_channels, or "
-                          "qca.checkpoint_steps=true or qca.bptt_window=K to keep fewer steps' activations")
-
-
 def _check_needs(cfg: DictConfig) -> None:
     """Refuse, before any work, what would fail once training starts: a W&B logger without a login, a pretrained
     model out of reach, an episode larger than the device's free memory."""
@@ -128,27 +109,13 @@ def _check_needs(cfg: DictConfig) -> None:
         from atheria.loggers import check_wandb_login
 
         check_wandb_login(cfg.logger)
-    if cfg.model.family == "lm":
-        from atheria.lm.hub import check_pretrained
-
-        check_pretrained(cfg.model.pretrained)
-    else:
-        _check_memory(cfg)
+    family_of(cfg).check_needs(cfg)
 
 
 def describe(cfg: DictConfig) -> str:
     """One line saying what this run trains, how long, and where."""
-    m, r = cfg.model, cfg.run
-    budget = f"{r.max_hours} h budget" if r.max_hours else "no time budget"
-    if m.family == "lm":
-        what = (f"GPT-2 ({m.pretrained or f'random {m.n_layer} layers'}) + LoRA r={m.lora_r}, "
-                f"lambda_phi={m.lambda_phi}, blocks of {cfg.data.block_size} x {cfg.data.batch_size}, "
-                f"{r.total_episodes} steps")
-    else:
-        q = cfg.qca
-        what = (f"{m.arch.upper()} d_state={m.d_state} hidden={m.hidden_channels}, grid {q.grid_size}, "
-                f"{q.steps} steps/episode, {r.total_episodes} episodes")
-    return f"{cfg.name}: {what} on {cfg.platform.name} ({budget})"
+    budget = f"{cfg.run.max_hours} h budget" if cfg.run.max_hours else "no time budget"
+    return f"{cfg.name}: {family_of(cfg).describe(cfg)} on {cfg.platform.name} ({budget})"
 
 
 def _total_steps(cfg: DictConfig, data: object) -> int:
@@ -164,7 +131,7 @@ def _already_complete(cfg: DictConfig, local: Layout, resume: Optional[Resume], 
     if resume is None:
         return False
     status = read_status(local.logs)
-    early = status is not None and status.state == "completed" and status.total == total
+    early = status is not None and status.state == SessionState.COMPLETED and status.total == total
     if resume.episode < total and not early:
         return False
     how = "" if resume.episode >= total else f", stopped early by run.early_stop at {resume.episode}"
@@ -176,14 +143,14 @@ def _already_complete(cfg: DictConfig, local: Layout, resume: Optional[Resume], 
 def _budget_spent_line(cfg: DictConfig) -> Optional[str]:
     """When an earlier job of this session used the budget up, or the session is past its stop point: the line that
     skips this job, with when and by what the session started, the budget and its use; else None."""
-    from atheria.session.clock import SESSION_PLATFORMS, BudgetClock, session_start
+    from atheria.session.kit import build_clock
 
     run = cfg.run
-    clock = BudgetClock(run.max_hours, run.stop_at, session_start(cfg.platform.name, run.session_start))
+    clock = build_clock(run, cfg.platform.session_clock)
     if not (budget_spent() or clock.should_stop()):
         return None
     origin = ("run.session_start" if run.session_start is not None else
-              f"the {cfg.platform.name} runtime's start" if cfg.platform.name in SESSION_PLATFORMS else
+              f"the {cfg.platform.name} runtime's start" if cfg.platform.session_clock == "runtime" else
               "this process's start")
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(clock.start))
     used = timedelta(seconds=round(clock.elapsed()))
@@ -264,7 +231,8 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
     remote: Optional[Layout] = Layout(cfg.storage.remote, cfg.name) if cfg.storage.remote else None
     if remote:
         _check_remote(remote)
-        flush_drive_at_exit(remote.root)
+        if cfg.platform.flush == "drive":
+            flush_drive_at_exit(remote.root)
     resume = resolve_resume(cfg.ckpt_path, local, remote, expect=law_identity(cfg))
     source = read_source(cfg) if cfg.init_from and resume is None else None  # a resumed run has its own weights
     if resume:
@@ -286,7 +254,6 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
     from atheria.callbacks import build_callbacks
     from atheria.callbacks.tiered import AtomicCheckpointIO
     from atheria.loggers import build_loggers
-    from atheria.modules import build_datamodule, build_module
 
     _silence_known_warnings()
     from lightning.fabric.utilities.rank_zero import rank_zero_only
@@ -323,11 +290,11 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
         if machinery.mirror:
             machinery.mirror.close(timeout=5)
     session = machinery.session
-    reason = session.stop_reason or "completed"
-    if reason == "stopped-budget":
+    reason = session.stop_reason or SessionState.COMPLETED
+    if reason == SessionState.STOPPED_BUDGET:
         mark_budget_spent()
-    if reason == "completed" and trainer.global_step < total:
-        reason = "early"
+    if reason == SessionState.COMPLETED and trainer.global_step < total:
+        reason = SessionState.EARLY
     print(final_words(reason, trainer.global_step, total, signal=session.signal_name))
     print(f"Checkpoints: {local.checkpoints}  Metrics: {local.logs}")
     return Outcome(0, best_smoothed_loss(local.logs))

@@ -6,7 +6,12 @@ import os
 import platform
 import statistics
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
+
+from tests.helpers import compose_cfg
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,14 +76,6 @@ def machine() -> str:
             f"{gpu}")
 
 
-def compose(root: Path, *overrides: str) -> Any:
+def compose(root: Path, *overrides: str) -> DictConfig:
     """The composed config of train.py with `overrides`, all files under `root`, starting fresh (no resume)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from atheria.config import CONF_DIR, register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=["platform=local", f"storage.local={root}", "ckpt_path=null",
-                                                  *overrides])
+    return compose_cfg("platform=local", f"storage.local={root}", "ckpt_path=null", *overrides)

@@ -1,5 +1,5 @@
 """`mirror`: does mirroring to slow durable storage slow training? Training throughput with the remote mirror writing
-to a throttled filesystem (10 MB/s, 200 ms latency per call: atheria.storage.faults) against no mirror, both saving
+to a throttled filesystem (10 MB/s, 200 ms latency per call: tests.faults) against no mirror, both saving
 every episode and the mirror syncing every episode; pairs of runs are repeated and the median ratio is reported.
 The throttle streams 1 MiB blocks, the size atheria.storage.atomic writes a mounted remote (Drive) in: a finer
 throttle is a Python loop that wakes hundreds of times a second, and its contention for the GIL, not the mirror's,
@@ -27,9 +27,9 @@ from typing import Optional, Sequence
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
-from atheria.storage import faults
 from bench.common import compose, device, median, note, parse_quick, pin_threads, result
 from bench.session import train_session
+from tests import faults
 
 LATENCY_S, BANDWIDTH, BLOCK = 0.2, 10e6, 1 << 20
 QUICK = {"steps": 10, "episodes": 12, "pairs": 7}

@@ -26,8 +26,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from atheria.families.qca import PHYSICS_KEYS
 from atheria.models import build_law
-from atheria.modules import PHYSICS_KEYS
 from atheria.qca import LossWeights, Physics, episode_losses, initial_state, rollout
 from bench.common import compose, device, median, note, parse_quick, pin_threads, result
 from bench.session import train_session

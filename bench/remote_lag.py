@@ -1,5 +1,5 @@
 """`remote_lag`: how far the remote's newest verified checkpoint trails local when uploads are slower than saves.
-One training session saving and syncing every episode to a throttled remote (atheria.storage.faults) on which one
+One training session saving and syncing every episode to a throttled remote (tests.faults) on which one
 mirror job (a new cadence checkpoint, last.ckpt, the logs) takes several episodes, the case of Colab's Drive.
 
     python -m bench.remote_lag [--quick]
@@ -22,9 +22,9 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
 import atheria.storage.mirror as mirror_module
-from atheria.storage import faults
 from bench.common import compose, median, note, parse_quick, pin_threads, result
 from bench.session import train_session
+from tests import faults
 
 NAME = "UNET_16ch_D4"
 QUICK = {"steps": 10, "episodes": 120, "bandwidth": 16e6}

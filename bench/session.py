@@ -15,8 +15,8 @@ from omegaconf import DictConfig
 
 from atheria.callbacks import build_callbacks
 from atheria.config import validate
+from atheria.families import build_datamodule, build_module
 from atheria.loggers import build_loggers
-from atheria.modules import build_datamodule, build_module
 from atheria.storage.layout import Layout
 
 

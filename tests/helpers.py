@@ -5,6 +5,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ("qca.grid_size=8", "qca.steps=3", "model.hidden_channels=8", "run.total_episodes=4", "run.save_every=2",
@@ -46,8 +50,9 @@ def metrics(root: Path, name: str) -> list[dict[str, str]]:
         return [row for row in csv.DictReader(f) if row.get("train/loss")]
 
 
-def compose(root: Path, *overrides: str, base: tuple[str, ...] = TINY):
-    """The composed config of a tiny run under `root`, as train.py would build it (for in-process runs)."""
+def compose_cfg(*overrides: str, hydra: bool = False) -> DictConfig:
+    """train.py's config with `overrides`, composed in this process: the one place tests and bench compose
+    (`hydra`: with the `hydra` node too, for launchers and sweepers)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
@@ -55,7 +60,12 @@ def compose(root: Path, *overrides: str, base: tuple[str, ...] = TINY):
 
     register_resolvers()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=[*base, f"storage.local={root}", *overrides])
+        return hydra_compose("config", overrides=list(overrides), return_hydra_config=hydra)
+
+
+def compose(root: Path, *overrides: str, base: tuple[str, ...] = TINY) -> DictConfig:
+    """The composed config of a tiny run under `root`, as train.py would build it (for in-process runs)."""
+    return compose_cfg(*base, f"storage.local={root}", *overrides)
 
 
 def train_in_process(root: Path, *overrides: str) -> int:

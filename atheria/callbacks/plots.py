@@ -15,16 +15,17 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from atheria.callbacks.history import EpisodeHistory
+from atheria.families import KEY_METRICS
 from atheria.observe.history import LOSS, SMOOTH
 from atheria.session.events import read_events
+from atheria.session.outcome import SessionState
 from atheria.storage.atomic import write_bytes_atomic
 
 LIVE_NAME, SUMMARY_NAME = "live_loss.png", "training_summary.png"
-# The family's key metric for the second panel, first one logged wins: QCA's survival rate, else LM perplexity.
-KEY_METRICS = (("train/survival_rate", "survival rate"), ("val/perplexity", "validation perplexity"))
 TIMELINE = ("start/resume", "save", "mirror", "stop")
-STOP_COLOURS = {"completed": "tab:green", "stopped-budget": "tab:orange", "stopped-signal": "tab:purple",
-                "stopped-request": "tab:blue", "failed": "tab:red"}
+STOP_COLOURS = {SessionState.COMPLETED: "tab:green", SessionState.STOPPED_BUDGET: "tab:orange",
+                SessionState.STOPPED_SIGNAL: "tab:purple", SessionState.STOPPED_REQUEST: "tab:blue",
+                SessionState.FAILED: "tab:red"}
 
 Row = dict[str, float]
 
@@ -55,7 +56,7 @@ def _loss_panel(ax: Axes, rows: Sequence[Row], resumes: Sequence[float] = ()) ->
 
 
 def _key_metric_panel(ax: Axes, rows: Sequence[Row]) -> None:
-    """The family's key metric: survival rate when logged, else validation perplexity, else a note."""
+    """The family's key metric (atheria.families.KEY_METRICS, the first one logged), else a note."""
     for key, label in KEY_METRICS:
         episodes, values = series(rows, key)
         if episodes:
@@ -64,7 +65,7 @@ def _key_metric_panel(ax: Axes, rows: Sequence[Row]) -> None:
             ax.set_xlabel("episode")
             return
     ax.set_title("key metric")
-    _empty(ax, "no survival rate or perplexity logged")
+    _empty(ax, f"no {' or '.join(label for _, label in KEY_METRICS)} logged")
 
 
 def _timeline_panel(ax: Axes, events: Sequence[dict[str, Any]]) -> None:

@@ -16,18 +16,20 @@ from atheria.callbacks.plots import LIVE_NAME, SUMMARY_NAME
 from atheria.callbacks.tiered import BEST_FINAL
 from atheria.observe.training_log import LOG_NAME, dumps, training_log
 from atheria.session.events import read_events
+from atheria.session.outcome import SessionState
 from atheria.session.status import read_status
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.layout import Layout
 from atheria.storage.manifest import read_manifest
 
 OUTCOMES = {
-    "completed": "Completed all {total} episodes.",
-    "stopped-budget": "Stopped at episode {episode}/{total} to stay within the session budget; "
-                      "run the same command in the next session to continue.",
-    "stopped-signal": "Stopped at episode {episode}/{total} on a signal (Ctrl+C or SIGTERM); "
-                      "run the same command to continue.",
-    "stopped-request": "Stopped at episode {episode}/{total} on request; run the same command to continue.",
+    SessionState.COMPLETED: "Completed all {total} episodes.",
+    SessionState.STOPPED_BUDGET: "Stopped at episode {episode}/{total} to stay within the session budget; "
+                                 "run the same command in the next session to continue.",
+    SessionState.STOPPED_SIGNAL: "Stopped at episode {episode}/{total} on a signal (Ctrl+C or SIGTERM); "
+                                 "run the same command to continue.",
+    SessionState.STOPPED_REQUEST: "Stopped at episode {episode}/{total} on request; run the same command to "
+                                  "continue.",
 }
 
 
@@ -77,7 +79,7 @@ def _outcome(log: dict[str, Any]) -> list[str]:
     st = log["outcome"] or {}
     state = st.get("state", "unknown")
     words = OUTCOMES.get(state, "Ended at episode {episode}/{total} ({state}).")
-    if state == "completed" and (st.get("episode") or 0) < (st.get("total") or 0):
+    if state == SessionState.COMPLETED and (st.get("episode") or 0) < (st.get("total") or 0):
         words = "Completed at episode {episode}/{total}: run.early_stop ended it when validation stopped improving."
     lines = [words.format(episode=st.get("episode"), total=st.get("total"), state=state), "", "| | |", "|---|---|",
              f"| state | {state} |", f"| episodes | {st.get('episode')} / {st.get('total')} |"]
@@ -110,7 +112,7 @@ def report_markdown(log: dict[str, Any], local: Layout, remote: Optional[Layout]
               f"Local root `{local.root}`" + (f", mirrored to `{remote.root}`." if remote else " (no remote)."), "",
               *[f"- `{f}`" for f in files], "",
               "## How to resume", ""]
-    if (log["outcome"] or {}).get("state") == "completed":
+    if (log["outcome"] or {}).get("state") == SessionState.COMPLETED:
         lines.append("The run is complete. To train further, raise `run.total_episodes` and run the command again:")
     else:
         lines.append("Run the same command again; it continues from the newest valid checkpoint, local or remote:")

@@ -3,13 +3,13 @@ over SessionGuard (budget clock, signals, stop requests, status file)."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
-from atheria.session.clock import BudgetClock
 from atheria.session.guard import SessionGuard
+from atheria.session.outcome import SessionState
 from atheria.session.status import Status
 
 
@@ -25,10 +25,8 @@ class SessionCallback(Callback):
     """Ends the session cleanly: before the budget runs out, on SIGTERM/SIGINT, on `atheria stop` (polled in the
     local and remote logs dirs), or when the run is complete."""
 
-    def __init__(self, clock: BudgetClock, status: Status, logs_dir: str, status_every_s: float = 30.0,
-                 publish: Callable[[], None] = lambda: None, say: Callable[[str], None] = print,
-                 remote_logs_dir: Optional[str] = None) -> None:
-        self.guard = SessionGuard(clock, status, logs_dir, status_every_s, publish, say, remote_logs_dir)
+    def __init__(self, guard: SessionGuard) -> None:
+        self.guard = guard
         self._episode_t0 = 0.0
 
     @property
@@ -36,7 +34,7 @@ class SessionCallback(Callback):
         return self.guard.status
 
     @property
-    def stop_reason(self) -> Optional[str]:
+    def stop_reason(self) -> Optional[SessionState]:
         return self.guard.stop_reason
 
     @property
@@ -62,11 +60,12 @@ class SessionCallback(Callback):
 
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         self._decide(trainer)
-        self.guard.end(trainer.global_step, self.stop_reason or "completed")  # ended on its own: early stopping...
+        # ended on its own: early stopping...
+        self.guard.end(trainer.global_step, self.stop_reason or SessionState.COMPLETED)
         self._write_status(trainer, force=True)
 
     def on_exception(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException) -> None:
-        self.guard.end(trainer.global_step, "failed", error=type(exception).__name__)
+        self.guard.end(trainer.global_step, SessionState.FAILED, error=type(exception).__name__)
         self._write_status(trainer, force=True)
         self.guard.close()
 

@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 from weakref import proxy
 
 import lightning.pytorch as pl
@@ -16,12 +16,9 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from atheria.loggers import sync_rows, write_row_ahead
-from atheria.session.clock import BudgetClock
 from atheria.session.shelf import BEST_FINAL, LAST, Shelf
 from atheria.storage.atomic import link_atomic, save_torch_atomic
-from atheria.storage.layout import Layout
 from atheria.storage.manifest import Manifest, read_manifest
-from atheria.storage.mirror import Mirror
 
 _STEP_IN_NAME = re.compile(r"ep(\d+)")
 
@@ -42,15 +39,14 @@ class TieredCheckpoint(ModelCheckpoint):
     best (else the last) to best-final.ckpt at the end of every session, writes latest.json, and mirrors
     checkpoints and logs every `sync_every` episodes and at the end."""
 
-    def __init__(self, local: Layout, save_every: int, sync_every: int, keep_best: int, clock: BudgetClock,
-                 mirror: Optional[Mirror] = None, monitor: str = "train/loss_smooth", mode: str = "min",
-                 final_sync_timeout: float = 600.0, say: Callable[[str], None] = print) -> None:
-        super().__init__(dirpath=local.checkpoints, filename="ep{step:06d}", auto_insert_metric_name=False,
+    def __init__(self, shelf: Shelf, save_every: int, sync_every: int, keep_best: int,
+                 monitor: str = "train/loss_smooth", mode: str = "min") -> None:
+        super().__init__(dirpath=shelf.local.checkpoints, filename="ep{step:06d}", auto_insert_metric_name=False,
                          every_n_train_steps=save_every, save_last=True, monitor=monitor, mode=mode,
                          save_top_k=keep_best, enable_version_counter=False)
-        self.local, self.clock, self.mirror = local, clock, mirror
+        self.local, self.clock, self.mirror = shelf.local, shelf.clock, shelf.mirror
         self.sync_every = sync_every
-        self.shelf = Shelf(local, clock, mirror, final_sync_timeout, say)
+        self.shelf = shelf
         self._steps: dict[str, int] = {}
 
     # local tier ----------------------------------------------------------------------------------------------

@@ -2,31 +2,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from atheria.cli import CliError
-
-
-def experiment_of(ckpt: str) -> Optional[tuple[Path, str]]:
-    """(root, name) when the checkpoint lies in {root}/checkpoints/{name}/, else None."""
-    path = Path(ckpt).resolve()
-    return (path.parents[2], path.parent.name) if path.parent.parent.name == "checkpoints" else None
 
 
 def default_export(ckpt: str) -> Path:
     """{root}/exports/{name}_{stem}_model.pt for a checkpoint of an experiment (apart from the run's own
     {name}_model.pt of its final law), else {stem}_model.pt beside it."""
-    found = experiment_of(ckpt)
-    if found:
-        return found[0] / "exports" / f"{found[1]}_{Path(ckpt).stem}_model.pt"
+    from atheria.storage.layout import Layout
+
+    experiment = Layout.of_checkpoint(ckpt)
+    if experiment:
+        return Path(experiment.exports) / f"{experiment.name}_{Path(ckpt).stem}_model.pt"
     return Path(ckpt).with_name(f"{Path(ckpt).stem}_model.pt")
 
 
 def default_render_dir(ckpt: str) -> Path:
     """{root}/renders/{name}/ for a checkpoint of an experiment, else {stem}_render/ beside it."""
-    found = experiment_of(ckpt)
-    if found:
-        return found[0] / "renders" / found[1]
+    from atheria.storage.layout import Layout
+
+    experiment = Layout.of_checkpoint(ckpt)
+    if experiment:
+        return Path(experiment.renders)
     return Path(ckpt).with_name(f"{Path(ckpt).stem}_render")
 
 
@@ -39,7 +37,7 @@ def check_file(ckpt: str) -> None:
 def load_trained(ckpt: str) -> tuple[Any, dict]:
     """The trained module (eval, CPU) and checkpoint dict of a checked file, loaded without executing pickled code;
     CliError if not."""
-    from atheria.modules.loading import load_module
+    from atheria.families.loading import load_module
     from atheria.storage.finder import CorruptCheckpoint
 
     try:

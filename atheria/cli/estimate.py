@@ -56,11 +56,6 @@ def compose_config(overrides: Sequence[str]) -> Any:
     return cfg
 
 
-def cell_steps(cfg: Any) -> int:
-    """Cell-steps in one episode: grid^2 x steps x batch."""
-    return cfg.qca.grid_size ** 2 * cfg.qca.steps * cfg.qca.batch_size
-
-
 def hours(seconds: float) -> str:
     """A duration as H:MM:SS with the hours as a number."""
     s = int(round(seconds))
@@ -90,9 +85,12 @@ def plan(cfg: Any, seconds_per_episode: float) -> list[str]:
 
 def assumed(cfg: Any, cells_per_second: float) -> float:
     """Seconds per episode at an assumed speed: grid^2 x steps x batch / X (QCA laws only)."""
+    from atheria.families import family_of
+
     if cells_per_second <= 0:
         raise CliError(f"--cells-per-second {cells_per_second:g} must be a positive number")
-    if cfg.model.family != "qca":
+    cell_steps = family_of(cfg).cell_steps
+    if cell_steps is None:
         raise CliError(f"--cells-per-second plans QCA laws (grid x steps); model.family={cfg.model.family} "
                        "is timed on this machine without it")
     q, per_episode = cfg.qca, cell_steps(cfg) / cells_per_second
@@ -105,6 +103,7 @@ def measured(cfg: Any, episodes: int, max_seconds: float) -> int:
     """Time real episodes in a thread, then print the time per episode, what it comes from, and the plan; stopped
     early, estimate from what was measured. Returns the exit code: 0, 2 when nothing was measured, 128 + a signal."""
     from atheria.cli.timing import WARMUP, start_timing, watch_until_done
+    from atheria.families import family_of
 
     print(f"Timing {episodes} training episodes after {WARMUP} warm-up, for at most {max_seconds:g} s "
           "(--max-seconds; Ctrl-C stops sooner, estimating from what was measured)...", flush=True)
@@ -119,8 +118,9 @@ def measured(cfg: Any, episodes: int, max_seconds: float) -> int:
         print(f"error: nothing was measured ({source}); allow more time with --max-seconds", file=sys.stderr)
         code = code or 2
     else:
+        cell_steps = family_of(cfg).cell_steps
         rate = (f" ({cell_steps(cfg) / per_episode:.3g} cell-steps/s, usable as --cells-per-second elsewhere)"
-                if cfg.model.family == "qca" else "")
+                if cell_steps else "")
         print(f"{'Measured' if watch.ends else 'Extrapolated'} on {watch.device}: {per_episode:.4g} s per "
               f"episode{rate}.")
         print("\n".join(plan(cfg, per_episode)))

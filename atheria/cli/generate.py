@@ -44,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
     check_args(args)
     from atheria.lm.generate import generate
     from atheria.lm.tokenizer import load_tokenizer
+    from atheria.modules.lm import LMModule
 
     module, _ = load_trained(args.ckpt)
-    if module.hparams.get("family") != "lm":
+    if not isinstance(module, LMModule):
         raise CliError(f"{args.ckpt} is a {type(module).__name__} checkpoint; generate needs one of model=gpt2_lora")
     tokenizer = load_tokenizer(module.hparams.pretrained)
     samples = generate(module.model, tokenizer, args.prompt, args.max_length, args.temperature, args.top_k,

@@ -30,11 +30,12 @@ def add_parser(commands: Any) -> None:
 
 def experiment_names(root: str) -> list[str]:
     """Names of the experiments under `root`/logs/; CliError when the root cannot be read."""
-    from atheria.storage.paths import join, url_to_fs
+    from atheria.storage.layout import Layout
+    from atheria.storage.paths import url_to_fs
 
     try:
         fs, root_path = url_to_fs(root)
-        logs_path = url_to_fs(join(root, "logs"))[1]
+        logs_path = url_to_fs(Layout.all_logs(root))[1]
         fs.invalidate_cache()  # fsspec caches listings; another machine keeps writing here
         if not fs.exists(root_path):
             raise CliError(f"{root} does not exist or cannot be reached")
@@ -51,7 +52,7 @@ def experiment_names(root: str) -> list[str]:
 def read_runs(root: str, name: Optional[str] = None) -> list["Status"]:
     """The Status of every experiment under `root` with a status.json (or of `name`), sorted by name."""
     from atheria.session.status import read_status
-    from atheria.storage.paths import join
+    from atheria.storage.layout import Layout
 
     names = experiment_names(root)
     if name is not None and name not in names:
@@ -60,7 +61,7 @@ def read_runs(root: str, name: Optional[str] = None) -> list["Status"]:
     runs = []
     for each in [name] if name else names:
         try:
-            st = read_status(join(root, "logs", each))
+            st = read_status(Layout(root, each).logs)
         except Exception as exc:  # a remote read that fails mid-listing: the same as an unreachable root
             raise CliError(f"cannot read {root}: {one_line(exc)}") from exc
         if st is not None:
@@ -82,8 +83,9 @@ def report(root: str, runs: list["Status"], now: datetime) -> str:
 def live(runs: list["Status"], now: datetime) -> bool:
     """True while any run is running and not probably dead."""
     from atheria.cli.status_view import is_stale
+    from atheria.session.outcome import SessionState
 
-    return any(st.state == "running" and not is_stale(st, now) for st in runs)
+    return any(st.state == SessionState.RUNNING and not is_stale(st, now) for st in runs)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Optional
 
+from atheria.session.outcome import SessionState
+
 if TYPE_CHECKING:  # at run time only the attributes are read, so `atheria status --help` imports nothing heavy
     from atheria.session.status import Status
 
@@ -65,7 +67,8 @@ def expected_interval_s(st: "Status") -> float:
 def is_stale(st: "Status", now: datetime) -> bool:
     """True for a run that says it is running but has not updated its status for far longer than it should."""
     age = age_s(st.updated, now)
-    return st.state == "running" and age is not None and age > DEAD_INTERVALS * expected_interval_s(st) + DEAD_SLACK_S
+    return (st.state == SessionState.RUNNING and age is not None
+            and age > DEAD_INTERVALS * expected_interval_s(st) + DEAD_SLACK_S)
 
 
 def describe_status(st: "Status", now: Optional[datetime] = None) -> str:
@@ -76,7 +79,7 @@ def describe_status(st: "Status", now: Optional[datetime] = None) -> str:
     budget = "no session budget" if not st.budget_hours else (
         f"budget {st.budget_used:.0%} of {st.budget_hours:g} h" if st.budget_used is not None
         else f"budget {st.budget_hours:g} h")
-    eta = f"ETA {span(st.eta_s)}" if st.state == "running" else "ETA -"
+    eta = f"ETA {span(st.eta_s)}" if st.state == SessionState.RUNNING else "ETA -"
     ckpt = "no checkpoint yet" if not st.last_checkpoint else (
         f"last checkpoint {file_name(st.last_checkpoint)}, {ago(age_s(st.last_checkpoint_at, now))}")
     lines = [

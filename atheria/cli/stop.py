@@ -24,11 +24,12 @@ def run(args: argparse.Namespace) -> int:
     """Write {root}/logs/{name}/stop_request.json when the experiment is running; say what happens next."""
     from atheria.cli.status import read_runs
     from atheria.cli.status_view import is_stale
+    from atheria.session.outcome import SessionState
     from atheria.session.stop_request import STOP_NAME, request_stop
     from atheria.storage.paths import join
 
     st = read_runs(args.root, args.name)[0]
-    if st.state != "running":
+    if st.state != SessionState.RUNNING:
         print(f"{args.name} is not running (state {st.state}, episode {st.episode}/{st.total}); nothing to stop.")
         return 0
     logs = join(args.root, "logs", args.name)

@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
-from atheria.modules import build_datamodule, build_module
+from atheria.families import build_datamodule, build_module, family_of
 
 WARMUP = 1  # the first episode pays for allocation and kernel selection; a run pays it once
 BACKWARD = 2.0  # backward over forward time, to extrapolate a first episode from its forward steps alone
@@ -108,7 +108,7 @@ def _fit(cfg: DictConfig, episodes: int, watch: Stopwatch) -> None:
 
 def start_timing(cfg: DictConfig, episodes: int) -> Stopwatch:
     """Start timing WARMUP + episodes episodes in a daemon thread; the Stopwatch fills as they run."""
-    watch = Stopwatch(cfg.qca.steps if cfg.model.family == "qca" else 0)
+    watch = Stopwatch(family_of(cfg).law_steps(cfg))
     threading.Thread(target=_fit, args=(cfg, episodes, watch), name="atheria-estimate", daemon=True).start()
     return watch
 

@@ -12,6 +12,9 @@ from omegaconf import OmegaConf
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # shipped inside the package (package data)
 KAGGLE_INPUT = Path("/kaggle/input")  # mounted by Kaggle for a notebook's inputs; our runs never create it
 RUNTIME_PLATFORM = {"kaggle": "kaggle", "colab": "colab_free", None: "local"}
+# What each runtime is told by (detect_runtime), for the refusal of its platform on a machine that is not one.
+RUNTIME_SIGNS = {"colab": ("Colab", "no COLAB_* variables, google.colab not importable"),
+                 "kaggle": ("Kaggle", "no KAGGLE_* variables, no /kaggle/input")}
 
 
 def _importable(module: str) -> bool:

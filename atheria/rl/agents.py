@@ -16,7 +16,6 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from atheria.errors import ConfigError
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC}
 CONTINUOUS = ("sac",)  # acts on a continuous text/Φ mix; the others choose TEXT, PHI or MIXED
 
 

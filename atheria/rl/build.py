@@ -30,7 +30,7 @@ class Text:
 
 def load_text(cfg: DictConfig) -> Text:
     """The configured text (data.*) as training blocks and a fixed held-out probe batch."""
-    from atheria.modules import build_datamodule
+    from atheria.families import build_datamodule
 
     data = build_datamodule(cfg)
     data.setup("fit")
@@ -60,7 +60,7 @@ def build_env(cfg: DictConfig, text: Text, base: dict[str, Tensor] | None, first
     """A SchedulerEnv over its own copy of the model (the training and the evaluation env never share weights),
     starting every episode from `base` (None: the model's fresh adapters, seeded by `seed`, so the training env, the
     evaluation env and every later session start from the same ones, those `model=gpt2_lora` starts from)."""
-    from atheria.modules import build_module
+    from atheria.families import build_module
 
     with torch.random.fork_rng():  # fresh adapters seeded as a Lightning run seeds them: the same in every env
         torch.manual_seed(cfg.seed)

@@ -19,14 +19,11 @@ from atheria.rl.build import build_env, load_base, load_text
 from atheria.rl.checkpoints import Scheduled, SchedulerCheckpoints, scheduled_of
 from atheria.rl.loop import EvaluateAndSave, GuardStep, Scheduler
 from atheria.rl.progress import ProgressCSV
-from atheria.session.clock import BudgetClock, session_start
-from atheria.session.guard import SessionGuard
-from atheria.session.outcome import Outcome, final_words
-from atheria.session.shelf import LAST, Shelf
-from atheria.session.status import Status
+from atheria.session.kit import build_kit
+from atheria.session.outcome import Outcome, SessionState, final_words
+from atheria.session.shelf import LAST
 from atheria.storage.finder import load_checkpoint
 from atheria.storage.layout import Layout
-from atheria.storage.mirror import Mirror
 from atheria.sweeps import mark_budget_spent, sweep_id
 
 
@@ -69,38 +66,32 @@ def run_scheduler(cfg: DictConfig, local: Layout, remote: Optional[Layout], resu
         restore_agent(algo, cfg.rl.algo, ckpt["agent"], resume.source)
     algo.set_logger(Logger(None, [ProgressCSV(local.logs, lambda: train_env.episode)]))
 
-    run = cfg.run
-    clock = BudgetClock(run.max_hours, run.stop_at, session_start(cfg.platform.name, run.session_start))
-    mirror = Mirror(local.root, remote.root) if remote else None
-    shelf = Shelf(local, clock, mirror, run.final_sync_timeout)
-    checkpoints = SchedulerCheckpoints(shelf, run.keep_best)
+    kit = build_kit(cfg.name, cfg.run, cfg.platform.session_clock, local, remote, total, sweep_id())
+    checkpoints = SchedulerCheckpoints(kit.shelf, cfg.run.keep_best)
     scheduler = Scheduler(cfg, algo, train_env, eval_env, checkpoints,
                           scheduled_of(ckpt) if ckpt else Scheduled(train_env.base))
-    status_rel = local.rel("logs", "status.json")
-    guard = SessionGuard(clock, Status(cfg.name, total, budget_hours=run.max_hours, sweep=sweep_id()), local.logs,
-                         publish=(lambda: mirror.submit([status_rel])) if mirror else (lambda: None),
-                         remote_logs_dir=remote.logs if remote else None)
+    guard = kit.guard
     last = os.path.join(local.checkpoints, LAST)
     try:
         checkpoints.open(algo.num_timesteps)
         algo.learn(total - algo.num_timesteps, callback=[EvaluateAndSave(scheduler), GuardStep(guard, last)],
                    reset_num_timesteps=False, log_interval=1)
-        step, reason = algo.num_timesteps, guard.stop_reason or "completed"
+        step, reason = algo.num_timesteps, guard.stop_reason or SessionState.COMPLETED
         checkpoints.save_last(scheduler.checkpoint())
         guard.end(step, reason)
         guard.write_status(step, last_checkpoint=last, force=True)
         checkpoints.finish(step)
     except Exception as exc:
-        guard.end(algo.num_timesteps, "failed", error=type(exc).__name__)
+        guard.end(algo.num_timesteps, SessionState.FAILED, error=type(exc).__name__)
         guard.write_status(algo.num_timesteps, last_checkpoint=last, force=True)
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            shelf.mirror_last_good()
+            kit.shelf.mirror_last_good()
         raise
     finally:
         guard.close()
-        if mirror:
-            mirror.close(timeout=5)
-    if reason == "stopped-budget":
+        if kit.mirror:
+            kit.mirror.close(timeout=5)
+    if reason == SessionState.STOPPED_BUDGET:
         mark_budget_spent()
     _compare(scheduler)
     print(final_words(reason, step, total, unit="step", signal=guard.signal_name))

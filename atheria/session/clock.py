@@ -10,21 +10,24 @@ from __future__ import annotations
 import statistics
 import time
 from collections import deque
-from typing import Callable, Optional
+from typing import Callable, Literal, Optional
 
 import psutil
 
-SESSION_PLATFORMS = ("colab_free", "colab_pro", "kaggle")
+# What each platform's session clock (platform.session_clock) counts from: the runtime container's first process, or
+# this one (None).
+SESSION_CLOCK_PID: dict[str, Optional[int]] = {"runtime": 1, "process": None}
 # A slow outlier this session has not shown yet (a GC pause, a busy disk, a noisy neighbour): the next episode is
 # planned at least this many typical episodes long. bench/budget.py's 2-4x outliers overran stop_at without it.
 UNSEEN_OUTLIER = 3.0
 
 
-def session_start(platform: str, override: Optional[float] = None) -> float:
-    """Epoch seconds when the session began: the runtime container's first process on Colab/Kaggle, else ours."""
+def session_start(clock: Literal["runtime", "process"], override: Optional[float] = None) -> float:
+    """Epoch seconds when the session began: the runtime container's first process for a platform whose session
+    clock is the runtime's (Colab, Kaggle), else ours."""
     if override is not None:
         return float(override)
-    pid = 1 if platform in SESSION_PLATFORMS else None
+    pid = SESSION_CLOCK_PID[clock]
     try:
         return psutil.Process(pid).create_time()
     except (psutil.Error, OSError):

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 from atheria.session.clock import BudgetClock
 from atheria.session.events import EventLog
+from atheria.session.outcome import SessionState
 from atheria.session.status import Status, utc_iso, write_status
 from atheria.session.stop_request import StopRequests
 
@@ -29,7 +30,7 @@ class SessionGuard:
         self.requests = StopRequests([logs_dir, *([remote_logs_dir] if remote_logs_dir else [])], say=say)
         self.status_every_s, self.publish, self.say = status_every_s, publish, say
         self.primary = True
-        self.stop_reason: Optional[str] = None
+        self.stop_reason: Optional[SessionState] = None
         self.signal_name: Optional[str] = None
         self._session_t0 = 0.0
         self._session_step0 = 0
@@ -74,28 +75,28 @@ class SessionGuard:
             self.events.add(kind, step, **detail)
 
     # decisions -----------------------------------------------------------------------------------------------
-    def reason(self, step: int, total: Optional[int]) -> Optional[str]:
+    def reason(self, step: int, total: Optional[int]) -> Optional[SessionState]:
         """Why the session should stop now (a status state), or None: complete (unless `total` is None: the loop ends
         by itself), signalled, asked, or out of budget."""
         if total is not None and step >= total:
-            return "completed"
+            return SessionState.COMPLETED
         if self.signal_name is not None:
-            return "stopped-signal"
+            return SessionState.STOPPED_SIGNAL
         if self.requests.request is not None:
             self.say(f"Stop requested by {self.requests.request.get('by')} (atheria stop): stopping at episode "
                      f"{step}, saving and mirroring.")
-            return "stopped-request"
+            return SessionState.STOPPED_REQUEST
         if self.clock.should_stop():
             self.say(f"Stopping at episode {step}: the next episode and the final save would pass "
                      f"{self.clock.stop_at:.0%} of the {self.clock.budget_s / 3600:g} h budget "
                      f"({self.clock.fraction_used():.0%} used).")
-            return "stopped-budget"
+            return SessionState.STOPPED_BUDGET
         if self.clock.fraction_used() >= 0.9 and not self._warned:
             self._warned = True
             self.say(f"Warning: 90% of the session budget used at episode {step}.")
         return None
 
-    def end(self, step: int, state: str, **detail: Any) -> None:
+    def end(self, step: int, state: SessionState, **detail: Any) -> None:
         """Record how the session ended (a status state) in the timeline; a forced write_status publishes it."""
         self.status.state = state
         self.event("stop", step, reason=state, **detail)

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Optional
 
+from atheria.session.outcome import SessionState
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.paths import join
 
@@ -26,7 +27,7 @@ class Status:
 
     name: str
     total: int
-    state: str = "running"
+    state: str = SessionState.RUNNING
     episode: int = 0
     loss_smooth: Optional[float] = None
     episodes_per_min: Optional[float] = None

@@ -2,8 +2,9 @@
 
 Local targets: write a hidden temp sibling, fsync, os.replace, fsync the directory (fsspec's local put
 neither fsyncs nor renames into place). Remote targets: upload to '.<name>.partial-<uuid>' and fs.mv it
-into place, except on object stores, where an upload only becomes visible once complete (and where
-gcsfs's mv is a slow server-side copy, ~35 s per file on the emulator while it retries the moveTo API).
+into place, except on object stores (atomic_upload in storage.traits), where an upload only becomes visible once
+complete (and where gcsfs's mv is a slow server-side copy, ~35 s per file on the emulator while it retries the
+moveTo API).
 """
 from __future__ import annotations
 
@@ -18,13 +19,11 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 import fsspec
-from fsspec.implementations.local import LocalFileSystem
 
+from atheria.storage import traits
 from atheria.storage.paths import url_to_fs
 
 _CHUNK = 1 << 20
-# Protocols whose uploads are all-or-nothing: the object appears under its name only when complete.
-_ATOMIC_UPLOAD_PROTOCOLS = {"gs", "gcs", "s3", "s3a"}
 
 
 def sha256_file(path: str | Path) -> str:
@@ -39,7 +38,7 @@ def sha256_file(path: str | Path) -> str:
 def write_bytes_atomic(url: str, data: bytes) -> None:
     """Write data to a local path or URL so that its final name only ever holds the complete bytes."""
     fs, path = url_to_fs(url)
-    if isinstance(fs, LocalFileSystem):
+    if traits.of_fs(fs).local:
         _replace_local(path, lambda f: f.write(data))
     else:
         _replace_remote(fs, path, lambda target: fs.pipe_file(target, data))
@@ -58,7 +57,7 @@ def save_torch_atomic(obj: object, url: str) -> None:
 def put_file_atomic(local_path: str | Path, url: str) -> None:
     """Copy a local file to a local path or URL atomically (the mirror's one way of uploading)."""
     fs, path = url_to_fs(url)
-    if isinstance(fs, LocalFileSystem):
+    if traits.of_fs(fs).local:
         with open(local_path, "rb") as src:
             _replace_local(path, lambda f: shutil.copyfileobj(src, f, _CHUNK))
     else:
@@ -126,7 +125,7 @@ def _fsync_dir(path: str) -> None:
 
 def _replace_remote(fs: fsspec.AbstractFileSystem, path: str, send: Callable[[str], object]) -> None:
     """Send to a temp sibling then mv into place (or straight to path on object stores); drop the temp on failure."""
-    if set(_protocols(fs)) & _ATOMIC_UPLOAD_PROTOCOLS:
+    if traits.of_fs(fs).atomic_upload:
         send(path)
         return
     tmp = temp_name(path)
@@ -137,8 +136,3 @@ def _replace_remote(fs: fsspec.AbstractFileSystem, path: str, send: Callable[[st
         with contextlib.suppress(Exception):  # best effort: a remote that just failed may refuse this too
             fs.rm_file(tmp)
         raise
-
-
-def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
-    """The protocol names of a filesystem class (fsspec stores either a str or a tuple)."""
-    return (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)

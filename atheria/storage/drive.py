@@ -1,4 +1,5 @@
-"""Google Drive on Colab: writes through the mount lag behind, so flush them before the runtime goes away."""
+"""Google Drive on Colab: writes through the mount lag behind, so flush them before the runtime goes away (on the
+platforms whose `platform.flush` is drive)."""
 from __future__ import annotations
 
 import atexit

@@ -7,12 +7,12 @@ import fsspec
 from fsspec.core import split_protocol
 from fsspec.implementations.local import LocalFileSystem
 
-_LOCAL_PROTOCOLS = (None, "file", "local")
+from atheria.storage import traits
 
 
 def is_remote(url: str) -> bool:
     """True for anything that is not a local path or file:// URL, so callers know when to mirror."""
-    return split_protocol(str(url))[0] not in _LOCAL_PROTOCOLS
+    return not traits.of_url(url).local
 
 
 def url_to_fs(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -20,7 +20,8 @@ def url_to_fs(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     url = str(url)
     if not is_remote(url):
         return LocalFileSystem(), os.path.abspath(split_protocol(url)[1])
-    return fsspec.core.url_to_fs(url)
+    found: tuple[fsspec.AbstractFileSystem, str] = fsspec.core.url_to_fs(url)  # fsspec is untyped
+    return found
 
 
 def join(root: str, *parts: str) -> str:

@@ -8,10 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from atheria.cli.main import main
+from atheria.families.loading import load_module
 from atheria.models import ARCHITECTURES
 from atheria.models.base import Law
 from atheria.modules.export import META_NAME, ExportError, export_law, script, verify
-from atheria.modules.loading import load_module
 from atheria.storage.finder import CorruptCheckpoint
 from tests.helpers import load, train_in_process
 

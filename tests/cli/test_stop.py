@@ -1,53 +1,19 @@
-"""`atheria stop`: the request file, the poller that never blocks on a failing remote, and a real run that stops
-on request as at a budget stop (saved, mirrored, request removed)."""
+"""`atheria stop`: the command writes a request only for a running experiment, and a real run stops on request as
+at a budget stop (saved, mirrored, request removed). The request file and its poller: tests/session/."""
 import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from atheria.cli.main import main
 from atheria.session.status import Status, write_status
-from atheria.session.stop_request import STOP_NAME, StopRequests, read_stop_request, request_stop
+from atheria.session.stop_request import STOP_NAME, read_stop_request
 from atheria.storage.paths import join
 from tests.helpers import REPO, load, train_cmd, wait_for
 
 NAME = "MLP_8ch_D4"
-
-
-@pytest.mark.parametrize("kind", ["memory", "gcs"])
-def test_a_request_is_seen_in_either_dir_and_removed_from_both(tmp_path, request, kind):
-    base = f"memory://stop-{tmp_path.name}" if kind == "memory" else request.getfixturevalue("gcs_root")
-    local, remote = str(tmp_path / "logs"), f"{base}/stop-{tmp_path.name}/logs"
-    said = []
-    # Polled every second: both requests below are written well inside one interval, so no sweep falls between them
-    # (at 0.05 s one could, and then found the first, cleared both, and the second was written after).
-    requests = StopRequests([local, "nosuch://unreachable/logs", remote], every_s=1.0, say=said.append)
-    requests.start()
-    time.sleep(0.2)
-    assert requests.request is None
-    request_stop(local, by="laptop")
-    request_stop(remote, by="laptop")
-    wait_for(lambda: requests.request is not None, timeout=5)
-    requests.close()
-    assert requests.request["by"] == "laptop" and requests.request["requested"]
-    assert read_stop_request(local) is None and read_stop_request(remote) is None
-    assert said == []
-
-
-def test_a_request_left_from_before_the_session_is_removed_not_honoured(tmp_path):
-    logs = str(tmp_path / "logs")
-    request_stop(logs, by="yesterday")
-    said = []
-    requests = StopRequests([logs], every_s=0.05, say=said.append)
-    requests.start()
-    wait_for(lambda: read_stop_request(logs) is None, timeout=5)
-    time.sleep(0.2)
-    requests.close()
-    assert requests.request is None
-    assert len(said) == 1 and "left from before this session" in said[0] and "yesterday" in said[0]
 
 
 def test_stop_command_writes_a_request_only_for_a_running_experiment(tmp_path, capsys):

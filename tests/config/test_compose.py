@@ -2,23 +2,17 @@
 import itertools
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from atheria.config import CONF_DIR, check_group_choices, register_resolvers, validate
+from atheria.config import CONF_DIR, check_group_choices, validate
 from atheria.config.resolvers import detect_platform
 from atheria.errors import ConfigError
+from tests.helpers import compose_cfg as composed
 
 MODELS = ["unet", "snn_unet", "mlp", "deep_qca", "gpt2_lora"]
 PRESETS = {"quick": (100, 32, 5, 20), "standard": (500, 64, 10, 50), "long": (2000, 128, 20, 100)}
 PLATFORMS = {"local": (None, "outputs", None), "colab_free": (10, "/content/atheria", "/content/drive/MyDrive/Atheria"),
              "colab_pro": (20, "/content/atheria", "/content/drive/MyDrive/Atheria"),
              "kaggle": (9, "/kaggle/working/atheria", None)}
-
-
-def composed(*overrides):
-    register_resolvers()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
 
 
 @pytest.mark.parametrize("model,preset,platform",
@@ -38,7 +32,8 @@ def test_the_embedded_default_is_the_first_test_recipe():
     cfg = composed()
     assert (cfg.model.arch, cfg.model.d_state, cfg.model.hidden_channels) == ("unet", 4, 16)
     assert (cfg.qca.grid_size, cfg.qca.steps, cfg.run.total_episodes) == (32, 50, 100)
-    assert cfg.logger[0]["_target_"].endswith("HistoryCSVLogger") and cfg.ckpt_path == "last"
+    assert list(cfg.logger) == ["csv"] and cfg.logger.csv["_target_"].endswith("HistoryCSVLogger")
+    assert cfg.ckpt_path == "last"
     assert cfg.name == "UNET_16ch_D4" and cfg.optim.lr == 1e-4
 
 
@@ -100,15 +95,11 @@ def test_compiling_the_qca_step_is_a_checked_switch():
 
 @pytest.mark.parametrize("launcher,target", [("slurm", "SlurmLauncher"), ("parallel", "JoblibLauncher")])
 def test_cluster_and_parallel_launchers_compose(launcher, target):
-    register_resolvers()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
+    cfg = composed(f"hydra/launcher={launcher}", hydra=True)
     assert cfg.hydra.launcher._target_.endswith(target)
 
 
 def test_the_optuna_search_composes_with_its_space():
-    register_resolvers()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=["hparams_search=qca_optuna"], return_hydra_config=True)
+    cfg = composed("hparams_search=qca_optuna", hydra=True)
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.sweeper.direction == "minimize"
     assert set(cfg.hydra.sweeper.params) == {"optim.lr", "model.hidden_channels", "model.d_state"}

@@ -7,14 +7,14 @@ import pytest
 from atheria.config import CONF_DIR, check_command_line, validate
 from atheria.config.validate import NAME_MAX_CHARS, check_name
 from atheria.errors import ConfigError
-from tests.config.test_compose import composed
+from tests.helpers import compose_cfg as composed
 
 
 @pytest.mark.parametrize("argv", [
     ["++optim.lr=1e-3", "model.d_state=8"],               # ++ on a key the config has
     ["+trainer.profiler=simple"],                         # a new argument of lightning.pytorch.Trainer
-    ["logger=wandb", "+logger.1.entity=me"],              # WandbLogger takes any keyword (wandb.init's)
-    ["+logger.0.flush_logs_every_n_steps=5"],             # HistoryCSVLogger(*args, **kwargs) hands them to CSVLogger
+    ["logger=wandb", "+logger.wandb.entity=me"],          # WandbLogger takes any keyword (wandb.init's)
+    ["+logger.csv.flush_logs_every_n_steps=5"],           # HistoryCSVLogger(*args, **kwargs) hands them to CSVLogger
     ["hydra.job.chdir=false"],                            # Hydra's own key, checked by Hydra
     ["-m", "model=unet,mlp", "model.d_state=4,8"],        # a sweep: every job's keys exist
     ["-m", "model=glob(*)", "qca.steps=3"],
@@ -31,7 +31,7 @@ def test_the_front_door_takes_what_hydra_and_the_run_use(argv):
     (["model.dstate=8"], "did you mean model.d_state?"),
     (["+trainer.acumulate_grad_batches=2"], "did you mean trainer.accumulate_grad_batches?"),
     (["trainer.profiler=simple"], "trainer.profiler is not in the config yet; accepted: +trainer.profiler=VALUE"),
-    (["+logger.0.flush_every=5"], "logger.0.flush_every is not a config key; did you mean logger.0."),
+    (["+logger.csv.flush_every=5"], "logger.csv.flush_every is not a config key; did you mean logger.csv."),
     (["~optim.foo"], "optim.foo is not a config key"),
     (["+run.early_stop.monitor=val/loss"], "run.early_stop is null in the config; accepted: set it whole"),
     (["-m", "model=unet,gpt2_lora", "model.lora_r=4"], "model.lora_r is not a config key with model=unet;"),

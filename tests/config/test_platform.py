@@ -1,10 +1,13 @@
 """An explicit Colab or Kaggle platform on a machine that is not that runtime is refused in one line naming
-platform.force, the flag that confirms it; auto and local never are."""
+platform.force, the flag that confirms it; auto and local never are. Each platform's traits (runtime, session clock,
+flush) are keys of its file, and what reads them follows them."""
 import pytest
+from omegaconf import OmegaConf
 
-from atheria.config import check_runtime, validate
+from atheria.config import CONF_DIR, check_runtime, validate
+from atheria.config.resolvers import detect_platform
 from atheria.errors import ConfigError
-from tests.config.test_compose import composed
+from tests.helpers import compose_cfg as composed
 
 NOT_A_RUNTIME = [("colab_free", None), ("colab_pro", None), ("colab_pro", "kaggle"), ("kaggle", None),
                  ("kaggle", "colab")]
@@ -45,3 +48,46 @@ def test_force_and_runtime_values_are_checked(override, message):
     with pytest.raises(ConfigError) as err:
         validate(composed(override))
     assert str(err.value) == message
+
+
+TRAITS = {"local": ("process", None), "colab_free": ("runtime", "drive"), "colab_pro": ("runtime", "drive"),
+          "kaggle": ("runtime", None)}
+
+
+@pytest.mark.parametrize("platform", [*TRAITS, "auto"])
+def test_each_platform_names_its_session_clock_and_flush(platform):
+    cfg = composed(f"platform={platform}")
+    assert (cfg.platform.session_clock, cfg.platform.flush) == TRAITS[detect_platform() if platform == "auto"
+                                                                      else platform]
+
+
+def test_every_platform_file_sets_every_key_auto_takes_from_it():
+    def keys(node, prefix=""):
+        return {k for key, v in node.items()
+                for k in (keys(v, f"{prefix}{key}.") if OmegaConf.is_dict(v) else {f"{prefix}{key}"})}
+
+    wanted = keys(OmegaConf.load(CONF_DIR / "platform" / "auto.yaml"))
+    for name in TRAITS:
+        assert keys(OmegaConf.load(CONF_DIR / "platform" / f"{name}.yaml")) == wanted, name
+
+
+@pytest.mark.parametrize("override,message", [
+    ("platform.session_clock=wall", "platform.session_clock='wall' is invalid; accepted: runtime (the budget counts "
+                                    "from the runtime's start) or process (from this process's start)"),
+    ("platform.flush=ftp", "platform.flush='ftp' is invalid; accepted: drive (flush Google Drive at exit) or null")])
+def test_the_traits_values_are_checked(override, message):
+    with pytest.raises(ConfigError) as err:
+        validate(composed(override))
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("overrides,origin", [
+    (["platform=kaggle"], "from the kaggle runtime's start"),
+    (["platform=colab_pro"], "from the colab_pro runtime's start"),
+    (["platform=local"], "from this process's start"),
+    (["platform=local", "platform.session_clock=runtime"], "from the local runtime's start")])
+def test_a_spent_budget_names_where_the_platforms_session_clock_counts_from(overrides, origin):
+    from atheria.runner import _budget_spent_line
+
+    line = _budget_spent_line(composed(*overrides, "run.max_hours=0.000001"))
+    assert line is not None and f"{origin})." in line

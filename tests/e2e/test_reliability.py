@@ -14,8 +14,8 @@ import torch
 
 import atheria.storage.mirror as mirror_module
 from atheria.session.events import read_events
-from atheria.storage import faults
 from atheria.storage.atomic import sha256_file
+from tests import faults
 from tests.helpers import fill, load, run_train, train_cmd, train_in_process, wait_for
 
 pytestmark = pytest.mark.slow

@@ -5,8 +5,8 @@ import time
 import pytest
 
 import atheria.storage.mirror as mirror_module
-from atheria.storage import faults
 from atheria.storage.atomic import sha256_file
+from tests import faults
 from tests.helpers import load, train_in_process
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import torch
 from gymnasium import spaces
 
 from atheria.errors import ConfigError
-from atheria.modules.loading import load_module
+from atheria.families.loading import load_module
 from atheria.rl.agents import agent_state, build_agent, restore_agent
 from atheria.rl.build import build_env
 from atheria.rl.checkpoints import Scheduled, scheduler_checkpoint

@@ -40,7 +40,7 @@ def test_without_a_base_every_env_starts_from_the_same_seeded_fresh_adapters(rl_
     first = trainable_state(build_env(rl_cfg(), text, None).lm.model)
     second = trainable_state(build_env(rl_cfg(), text, None).lm.model)
     torch.manual_seed(42)
-    from atheria.modules import build_module
+    from atheria.families import build_module
 
     lightning_start = trainable_state(build_module(rl_cfg()).model)  # as train.py model=gpt2_lora seeds it
     assert first.keys() == second.keys() == lightning_start.keys()

@@ -9,8 +9,8 @@ import uuid
 import fsspec
 import pytest
 
-from atheria.storage import faults
 from atheria.storage.atomic import get_file_atomic, link_atomic, put_file_atomic, sha256_file, write_bytes_atomic
+from tests import faults
 
 
 def _slow_remote(tmp_path, **settings) -> faults.Faults:

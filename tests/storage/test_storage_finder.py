@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from atheria.storage import faults
 from atheria.storage.finder import CorruptCheckpoint, NoTrustedCheckpoint, checkpoint_step, find_latest, load_checkpoint
 from atheria.storage.manifest import Manifest, file_entry, write_manifest
+from tests import faults
 
 
 def save_ckpt(path: Path, step: int) -> Path:

@@ -80,8 +80,8 @@ def test_episodes_that_fit_and_fraction_used():
     assert clock.episodes_that_fit() == (3240 - 1800) // 60
 
 
-def test_session_start_override_and_platform_sources():
-    assert session_start("colab_free", override=123.0) == 123.0
-    assert session_start("local") == pytest.approx(psutil.Process().create_time())
-    assert session_start("kaggle") == pytest.approx(psutil.Process(1).create_time())
-    assert session_start("kaggle") <= time.time()
+def test_session_start_override_and_session_clocks():
+    assert session_start("runtime", override=123.0) == 123.0
+    assert session_start("process") == pytest.approx(psutil.Process().create_time())
+    assert session_start("runtime") == pytest.approx(psutil.Process(1).create_time())
+    assert session_start("runtime") <= time.time()

@@ -1,8 +1,8 @@
 """Rebuild a trained LightningModule from a checkpoint without executing pickled code: hyperparameters from
 `hyper_parameters`, weights from `state_dict`, the class chosen by the `family` hyperparameter.
 
-A family registers its module as "package.module:Class" in FAMILIES (imported only when a checkpoint of that
-family is loaded); its module saves `family` among its hyperparameters. QCA checkpoints carry no `family` key.
+Each Family names its module as "package.module:Class" (imported only when a checkpoint of that family is loaded);
+its module saves `family` among its hyperparameters. QCA checkpoints carry no `family` key.
 """
 from __future__ import annotations
 
@@ -13,18 +13,16 @@ from typing import Any
 from lightning.pytorch import LightningModule
 
 from atheria.errors import one_line
+from atheria.families import CHECKPOINT_DEFAULT, FAMILIES
 from atheria.storage.finder import CorruptCheckpoint, load_checkpoint
-
-DEFAULT_FAMILY = "qca"
-FAMILIES: dict[str, str] = {"qca": "atheria.modules.qca:QCAModule", "lm": "atheria.modules.lm:LMModule"}
 
 
 def module_class(hparams: dict[str, Any]) -> type[LightningModule]:
     """The LightningModule class of the checkpoint's family; a one-line CorruptCheckpoint for an unknown one."""
-    family = hparams.get("family", DEFAULT_FAMILY)
+    family = hparams.get("family", CHECKPOINT_DEFAULT)
     if family not in FAMILIES:
         raise CorruptCheckpoint(f"model family {family!r} is unknown; known: {', '.join(FAMILIES)}")
-    module_name, class_name = FAMILIES[family].split(":")
+    module_name, class_name = FAMILIES[family].module_class.split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 

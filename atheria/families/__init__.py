@@ -1,0 +1,42 @@
+"""The model families by `model.family`: each module here answers for one (a Family), and nothing outside this
+package dispatches on the name. Importing it is cheap: each family imports torch, transformers and peft only when
+it builds or checks something."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from omegaconf import DictConfig
+
+from atheria.errors import ConfigError
+from atheria.families.family import Family
+from atheria.families.lm import LM
+from atheria.families.qca import QCA
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+
+FAMILIES: dict[str, Family] = {family.name: family for family in (QCA, LM)}
+CHECKPOINT_DEFAULT = QCA.name  # the family of a checkpoint without a `family` hyperparameter (QCA's save none)
+KEY_METRICS = tuple(family.key_metric for family in FAMILIES.values())  # for plots: the first one logged is shown
+
+
+def family_of(cfg: DictConfig) -> Family:
+    """The family of the config's `model.family`; an unknown one is validate's one-line ConfigError."""
+    name = cfg.model.family
+    if name not in FAMILIES:
+        raise ConfigError(f"model.family={name!r} is invalid; accepted: {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def build_module(cfg: DictConfig) -> pl.LightningModule:
+    """The LightningModule for `model.family`, from a validated config (plain values only, for safe checkpoints)."""
+    return family_of(cfg).build_module(cfg)
+
+
+def build_datamodule(cfg: DictConfig) -> pl.LightningDataModule:
+    """The data of `model.family`: seeded QCA episodes, or token blocks of text."""
+    return family_of(cfg).build_datamodule(cfg)
+
+
+__all__ = ["CHECKPOINT_DEFAULT", "FAMILIES", "KEY_METRICS", "Family", "build_datamodule", "build_module",
+           "family_of"]
