@@ -18,6 +18,7 @@ from atheria.config import validate
 from atheria.families import build_datamodule, build_module
 from atheria.loggers import build_loggers
 from atheria.storage.layout import Layout
+from atheria.tasks.train import build_trainer
 
 
 class EpisodeTimer(Callback):
@@ -39,8 +40,6 @@ class EpisodeTimer(Callback):
 def train_session(cfg: DictConfig, log: Path, first: Optional[Callback] = None) -> EpisodeTimer:
     """Fit `cfg` from scratch with every default callback, its output in `log`; the timer of its episodes.
     `first` runs before every other callback."""
-    from hydra.utils import instantiate
-
     validate(cfg)
     local = Layout(cfg.storage.local, cfg.name)
     remote = Layout(cfg.storage.remote, cfg.name) if cfg.storage.remote else None
@@ -57,9 +56,8 @@ def train_session(cfg: DictConfig, log: Path, first: Optional[Callback] = None) 
         data.setup("fit")
         total = cfg.run.total_episodes
         machinery = build_callbacks(cfg, local, remote, total)
-        trainer = instantiate(cfg.trainer, max_steps=total, callbacks=[*([first] if first else []), timer,
-                                                                        *machinery.callbacks],
-                              logger=build_loggers(cfg, local.logs))
+        trainer = build_trainer(cfg, total, [*([first] if first else []), timer, *machinery.callbacks],
+                                logger=build_loggers(cfg, local.logs))
         try:
             trainer.fit(module, datamodule=data)
         finally:

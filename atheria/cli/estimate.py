@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--episodes {args.episodes} must be a positive integer")
     if not args.max_seconds > 0:
         raise CliError(f"--max-seconds {args.max_seconds:g} must be a positive number of seconds")
-    from atheria.runner import describe  # torch: only once the options are known to be good
+    from atheria.tasks.train import describe  # torch: only once the options are known to be good
     cfg = compose_config(args.overrides)
     print(describe(cfg))
     if args.cells_per_second is None:

@@ -26,13 +26,14 @@ def run(args: argparse.Namespace) -> int:
     from atheria.cli.status_view import is_stale
     from atheria.session.outcome import SessionState
     from atheria.session.stop_request import STOP_NAME, request_stop
+    from atheria.storage.layout import Layout
     from atheria.storage.paths import join
 
     st = read_runs(args.root, args.name)[0]
     if st.state != SessionState.RUNNING:
         print(f"{args.name} is not running (state {st.state}, episode {st.episode}/{st.total}); nothing to stop.")
         return 0
-    logs = join(args.root, "logs", args.name)
+    logs = Layout(args.root, args.name).logs
     try:
         request_stop(logs)
     except Exception as exc:  # a read-only or unreachable root

@@ -14,11 +14,11 @@ from typing import Any, Optional
 
 import lightning.pytorch as pl
 import torch
-from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
 from atheria.families import build_datamodule, build_module, family_of
+from atheria.tasks.train import build_trainer
 
 WARMUP = 1  # the first episode pays for allocation and kernel selection; a run pays it once
 BACKWARD = 2.0  # backward over forward time, to extrapolate a first episode from its forward steps alone
@@ -96,8 +96,8 @@ def _fit(cfg: DictConfig, episodes: int, watch: Stopwatch) -> None:
         data.setup("fit")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Lightning's start-up advice is noise in a measurement
-            trainer = instantiate(cfg.trainer, max_steps=WARMUP + episodes, callbacks=[EpisodeClock(watch)],
-                                  logger=False, enable_checkpointing=False, enable_progress_bar=False)
+            trainer = build_trainer(cfg, WARMUP + episodes, [EpisodeClock(watch)], logger=False,
+                                    enable_checkpointing=False, enable_progress_bar=False)
             trainer.fit(module, datamodule=data)
     except BaseException as exc:  # the watching thread reports it
         watch.error = exc

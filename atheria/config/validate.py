@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from atheria.config.checks import (
+from atheria.checks import (
     fraction,
     is_int,
     is_number,
@@ -19,12 +19,13 @@ from atheria.config.checks import (
     positive_number,
     require,
 )
-from atheria.config.resolvers import RUNTIME_SIGNS, detect_runtime
+from atheria.config.resolvers import CONF_DIR, RUNTIME_SIGNS, detect_runtime
 from atheria.config.secrets import refuse_secrets
 from atheria.errors import ConfigError
+from atheria.families import FAMILIES
+from atheria.families.lm import LM
 
 GROUPS = ("model", "preset", "platform", "logger", "trainer", "task", "experiment", "hparams_search")
-TASKS = ("train", "rl_scheduler")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]*$")
 # The longest file a name makes, '.{name}_REPORT.md.partial-<32 hex>', then stays within 255 bytes (NAME_MAX).
 NAME_MAX_CHARS = 200
@@ -38,7 +39,7 @@ def check_group_choices(overrides: Sequence[str], conf_dir: Path, groups: Sequen
         if not sep or key not in groups or "(" in value or value in ("", "null"):
             continue
         accepted = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
-        for option in value.split(","):
+        for option in value.replace("[", "").replace("]", "").split(","):  # a, a,b (a sweep) or [a,b] (several)
             if option not in accepted:
                 raise ConfigError(f"{key}={option!r} is not a {key} option; accepted: {', '.join(accepted)}")
 
@@ -57,7 +58,6 @@ def past_epoch_seconds(v: Any) -> bool:
 
 def _check_rl(cfg: DictConfig) -> None:
     """The RL scheduler's keys (task=rl_scheduler): the agent, its cadence, the base model, the reward weights."""
-    from atheria.families.lm import LM
     from atheria.rl.names import ALGOS
     from atheria.storage.paths import is_remote
 
@@ -97,10 +97,10 @@ def check_runtime(cfg: DictConfig, detect: Callable[[], Optional[str]] = detect_
 
 def validate(cfg: DictConfig) -> None:
     """Check every key a run depends on; raises ConfigError with a one-line message on the first bad one."""
-    from atheria.families import FAMILIES  # here, not above: the families' own checks import atheria.config
 
     refuse_secrets(cfg)
-    task = require(cfg, "task", lambda v: v in TASKS, ", ".join(TASKS))
+    tasks = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))  # each has its module in atheria/tasks/
+    task = require(cfg, "task", lambda v: v in tasks, ", ".join(tasks))
     if task == "rl_scheduler":
         _check_rl(cfg)
     FAMILIES[require(cfg, "model.family", lambda v: v in FAMILIES, ", ".join(FAMILIES))].check(cfg)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from atheria.config.checks import is_number, positive_int, require
+from atheria.checks import is_number, positive_int, require
 from atheria.families.family import Family
 
 if TYPE_CHECKING:

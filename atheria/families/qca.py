@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
-from atheria.config.checks import is_number, non_negative_int, positive_int, require
+from atheria.checks import is_number, non_negative_int, positive_int, require
 from atheria.errors import ConfigError
 from atheria.families.family import Family
 

@@ -1,11 +1,20 @@
-"""The architectures by config name, and the one place a law is built from model.* settings."""
-from atheria.models.base import Law
-from atheria.models.deep_qca import DeepQCA
-from atheria.models.mlp import MLP
-from atheria.models.snn_unet import SNNUNet
-from atheria.models.unet import UNet
+"""The architectures by config name, found rather than listed: every Law subclass in a module of this package is
+one, under its `name` in lower case (model.arch). Adding a law: its module here and its conf/model/NAME.yaml."""
+import importlib
+import pkgutil
+from pathlib import Path
 
-LAWS: dict[str, type[Law]] = {"unet": UNet, "snn_unet": SNNUNet, "mlp": MLP, "deep_qca": DeepQCA}
+from atheria.models.base import Law
+
+
+def _find_laws() -> dict[str, type[Law]]:
+    """Import every module of atheria.models and collect the Law subclasses they define, by model.arch."""
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        importlib.import_module(f"atheria.models.{module.name}")
+    return {cls.name.lower(): cls for cls in sorted(Law.__subclasses__(), key=lambda c: c.name)}
+
+
+LAWS: dict[str, type[Law]] = _find_laws()
 ARCHITECTURES: tuple[str, ...] = tuple(LAWS)
 
 

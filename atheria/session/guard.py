@@ -1,6 +1,6 @@
 """The session's end, framework-neutral: stop before the budget ends, on SIGTERM/SIGINT, on `atheria stop` or when the
 run is complete, and keep status.json and the event timeline current. SessionCallback adapts it to Lightning; the RL
-scheduler's loop (atheria/rl/session.py) to stable-baselines3."""
+scheduler's loop (atheria/tasks/rl_scheduler.py) to stable-baselines3."""
 from __future__ import annotations
 
 import os
@@ -88,7 +88,7 @@ class SessionGuard:
             return SessionState.STOPPED_REQUEST
         if self.clock.should_stop():
             self.say(f"Stopping at episode {step}: the next episode and the final save would pass "
-                     f"{self.clock.stop_at:.0%} of the {self.clock.budget_s / 3600:g} h budget "
+                     f"{self.clock.stop_at:.0%} of the {(self.clock.budget_s or 0) / 3600:g} h budget "
                      f"({self.clock.fraction_used():.0%} used).")
             return SessionState.STOPPED_BUDGET
         if self.clock.fraction_used() >= 0.9 and not self._warned:

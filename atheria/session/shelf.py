@@ -69,7 +69,8 @@ class Shelf:
         only when its bytes are new: checkpoints are replaced, never rewritten in place, so a file (inode) of the
         same size and mtime holds the same bytes under any of its names (last.ckpt is a hard link to the cadence
         checkpoint of its episode)."""
-        files, hashes = {}, {}
+        files: dict[str, FileEntry] = {}
+        hashes: dict[tuple[int, int, int, int], str] = {}
         for name, file_step in sorted(kept.items()):
             path = os.path.join(self.local.checkpoints, name)
             st = os.stat(path)
@@ -113,7 +114,7 @@ class Shelf:
         """True (said once) while this run is at an earlier step than the remote held at the start: mirroring would
         write an older run over later checkpoints (a deliberate ckpt_path=null, or an older ckpt_path=PATH)."""
         behind = self.latest is not None and self.latest.step < self.remote_floor
-        if behind and not self._held:
+        if behind and self.latest is not None and not self._held:
             self.say(f"The remote {self.mirror.remote_root if self.mirror else ''} holds episode {self.remote_floor} "
                      f"of {self.local.name}, later than this run's {self.latest.step}: not mirroring over it until "
                      "this run passes it (use another name= to keep both)")

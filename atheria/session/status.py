@@ -58,5 +58,5 @@ def read_status(logs_dir: str) -> Optional[Status]:
         with fs.open(path, "rb") as f:
             data = json.loads(f.read())
         return Status(**{k: v for k, v in data.items() if k in Status.__dataclass_fields__})
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, AttributeError):  # AttributeError: JSON that is not an object
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from atheria.session.status import utc_iso
 from atheria.storage.atomic import write_bytes_atomic
@@ -18,14 +18,14 @@ from atheria.storage.paths import join, url_to_fs
 STOP_NAME = "stop_request.json"
 
 
-def request_stop(logs_dir: str, by: Optional[str] = None) -> dict:
+def request_stop(logs_dir: str, by: Optional[str] = None) -> dict[str, Any]:
     """Atomically write `{logs_dir}/stop_request.json` ({requested: ISO time, by: host}); returns what was written."""
     request = {"requested": utc_iso(), "by": by or socket.gethostname()}
     write_bytes_atomic(join(logs_dir, STOP_NAME), json.dumps(request).encode())
     return request
 
 
-def read_stop_request(logs_dir: str) -> Optional[dict]:
+def read_stop_request(logs_dir: str) -> Optional[dict[str, Any]]:
     """The request in `logs_dir`, or None when there is none; a damaged file counts as a request by 'unknown'."""
     fs, path = url_to_fs(join(logs_dir, STOP_NAME))
     try:
@@ -53,7 +53,7 @@ class StopRequests:
 
     def __init__(self, logs_dirs: Sequence[str], every_s: float = 10.0, say: Callable[[str], None] = print) -> None:
         self.logs_dirs, self.every_s, self.say = list(logs_dirs), every_s, say
-        self.request: Optional[dict] = None
+        self.request: Optional[dict[str, Any]] = None
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
@@ -79,7 +79,7 @@ class StopRequests:
                 self.request = found
                 return
 
-    def _sweep(self) -> Optional[dict]:
+    def _sweep(self) -> Optional[dict[str, Any]]:
         """Read every dir; when any holds a request, delete it everywhere and return it."""
         found = None
         for logs_dir in self.logs_dirs:

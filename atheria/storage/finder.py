@@ -13,9 +13,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
-
-import torch
+from typing import Any, Callable, Optional
 
 from atheria.errors import one_line
 from atheria.storage.atomic import get_file_atomic, sha256_file, temp_name
@@ -59,9 +57,11 @@ def check_crc(path: str | Path) -> None:
         raise CorruptCheckpoint(f"{path}: CRC mismatch in {bad} (damaged bytes)")
 
 
-def load_checkpoint(path: str | Path, crc: bool = True) -> dict:
+def load_checkpoint(path: str | Path, crc: bool = True) -> dict[str, Any]:
     """Load a checkpoint on CPU without executing pickled code, CRC-checked first unless the caller verified its
     sha256 against a manifest (`crc=False`); any failure is a CorruptCheckpoint with one line."""
+    import torch  # here, so the session core and the commands that only list checkpoints load no torch
+
     if crc:
         check_crc(path)
     try:
@@ -134,7 +134,7 @@ def find_latest(local_dir: str, remote_dir: str | None,
     unlisted = [c for c in candidates if c.source == "remote" and c.entry is None]
     known = [c for c in candidates if c not in unlisted]
     top = max((c.step for c in known), default=-1)
-    eager = [c for c in unlisted if name_step(c.url) is None or name_step(c.url) >= top]
+    eager = [c for c in unlisted if (step := name_step(c.url)) is None or step >= top]
     probed: list[Candidate] = []
     try:
         for batch in (eager, [c for c in unlisted if c not in eager]):
@@ -273,9 +273,8 @@ def _record_local(local_dir: str, name: str, entry: FileEntry) -> None:
     """List a downloaded file in the local manifest, so the local pointer stays true to the files beside it."""
     old = read_manifest(local_dir)
     files = {**(old.files if old else {}), name: entry}
-    newest = old is None or entry.step >= old.step
-    write_manifest(local_dir, Manifest(step=entry.step if newest else old.step,
-                                       checkpoint=name if newest else old.checkpoint, files=files))
+    step, checkpoint = (entry.step, name) if old is None or entry.step >= old.step else (old.step, old.checkpoint)
+    write_manifest(local_dir, Manifest(step=step, checkpoint=checkpoint, files=files))
 
 
 def _why(exc: BaseException) -> str:

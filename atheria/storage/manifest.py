@@ -9,6 +9,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeGuard
 
 from atheria.storage.atomic import sha256_file, write_bytes_atomic
 from atheria.storage.paths import join, url_to_fs
@@ -76,7 +77,7 @@ def read_manifest(dir_url: str) -> Manifest | None:
     return Manifest(step=step, checkpoint=pointer, files=files, updated=str(data.get("updated", "")))
 
 
-def _is_count(value: object) -> bool:
+def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 

@@ -117,7 +117,8 @@ class Mirror:
             manifest = manifest_dir = None
         files = [rel for rel in dict.fromkeys(files) if _safe(self.remote_root, rel)]
         delete = [rel for rel in dict.fromkeys(delete) if _safe(self.remote_root, rel)]
-        listed = {posixpath.join(manifest_dir, name) for name in manifest.files} if manifest else set()
+        listed = ({posixpath.join(manifest_dir, name) for name in manifest.files}
+                  if manifest and manifest_dir is not None else set())
         frozen = {rel: snap for rel in files if rel in listed for snap in [self._freeze(rel)] if snap}
         plain = [rel for rel in files if rel not in listed]
         job = _Job(plain, frozen, {manifest_dir: manifest} if manifest_dir and manifest else {}, delete)
@@ -202,6 +203,7 @@ class Mirror:
                 if s.closing:
                     return
                 job, s.pending, s.busy, kicks = s.pending, None, True, s.kicks
+            assert job is not None  # the wait ends only with a pending job
             done = self._run(job)
             dropped: list[str] = []
             with s.cond:

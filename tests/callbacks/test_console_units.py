@@ -8,7 +8,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from rich.progress import Progress
 
 from atheria.callbacks.progress import ElapsedRemainingColumn, EpisodeProgressBar
-from atheria.runner import _DropNoise, _silence_known_warnings
+from atheria.tasks.train import _DropNoise, silence_known_warnings
 
 
 def _record(message: str) -> logging.LogRecord:
@@ -49,7 +49,7 @@ def test_gpt2_lora_build_warns_nothing_and_the_loss_type_notice_is_dropped():
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _silence_known_warnings()
+        silence_known_warnings()
         build_gpt2_lora(None, lora_r=4, n_embd=32)
     assert [str(w.message) for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))] == []
     notice = _record("`loss_type=None` was set in the config but it is unrecognized.")

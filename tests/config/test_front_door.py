@@ -15,6 +15,7 @@ from tests.helpers import compose_cfg as composed
     ["+trainer.profiler=simple"],                         # a new argument of lightning.pytorch.Trainer
     ["logger=wandb", "+logger.wandb.entity=me"],          # WandbLogger takes any keyword (wandb.init's)
     ["+logger.csv.flush_logs_every_n_steps=5"],           # HistoryCSVLogger(*args, **kwargs) hands them to CSVLogger
+    ["logger=[wandb,tensorboard]"],                       # several loggers at once (a list, not a sweep)
     ["hydra.job.chdir=false"],                            # Hydra's own key, checked by Hydra
     ["-m", "model=unet,mlp", "model.d_state=4,8"],        # a sweep: every job's keys exist
     ["-m", "model=glob(*)", "qca.steps=3"],
@@ -39,6 +40,7 @@ def test_the_front_door_takes_what_hydra_and_the_run_use(argv):
     (["--cfg", "job", "-m", "model.d_state=4,8"], "only one of --run, -m/--multirun, --cfg"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     (["model=unet,mlp"], "model=unet,mlp is a sweep; accepted: -m"),
+    (["logger=[wandb,tensorbord]"], "logger='tensorbord' is not a logger option; accepted: csv, tensorboard, wandb"),
     (["name=a b"], "name='a b' is invalid"),
 ])
 def test_the_front_door_refuses_in_one_line(argv, says):

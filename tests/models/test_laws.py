@@ -23,9 +23,9 @@ def weighted_loss(delta: Tensor, seed: int = 1) -> Tensor:
     return (delta * weights).sum() ** 2
 
 
-def test_registry_lists_the_four_laws_in_order() -> None:
-    assert ARCHITECTURES == ("unet", "snn_unet", "mlp", "deep_qca")
-    assert [LAWS[arch].name for arch in ARCHITECTURES] == ["UNET", "SNN_UNET", "MLP", "DEEP_QCA"]
+def test_registry_finds_the_four_laws_by_their_names() -> None:
+    assert ARCHITECTURES == ("deep_qca", "mlp", "snn_unet", "unet")
+    assert [LAWS[arch].name for arch in ARCHITECTURES] == ["DEEP_QCA", "MLP", "SNN_UNET", "UNET"]
 
 
 @pytest.mark.parametrize("d_state,hidden", SIZES)
@@ -127,7 +127,7 @@ def test_unknown_arch_is_a_one_line_error_naming_the_key() -> None:
     with pytest.raises(ValueError) as error:
         build_law("foo", 8, 64)
     message = str(error.value)
-    assert message == "model.arch='foo' is not an architecture; accepted: unet, snn_unet, mlp, deep_qca"
+    assert message == "model.arch='foo' is not an architecture; accepted: deep_qca, mlp, snn_unet, unet"
 
 
 def rollout_gradients(law: Law, x: Tensor, checkpointed: bool) -> List[Tensor]:

@@ -98,7 +98,9 @@ def test_a_stop_request_in_the_remote_logs_stops_the_session(make, said, tmp_pat
     remote = f"memory://guard-{tmp_path.name}/logs"
     guard = make(remote_logs_dir=remote)
     guard.requests.every_s = 0.05
+    request_stop(remote, by="yesterday")  # left from before: the first sweep removes it, and then we know it ran
     guard.begin(0)
+    wait_for(lambda: any("from yesterday" in line for line in said), timeout=5, every=0.01)
     assert guard.reason(1, 10) is None
     request_stop(remote, by="laptop")
     wait_for(lambda: guard.requests.request is not None, timeout=5, every=0.01)

@@ -12,10 +12,6 @@ from tests.helpers import REPO
 
 MODULES = sorted(f"atheria.session.{m.name}" for m in pkgutil.iter_modules(atheria.session.__path__))
 FRAMEWORKS = ("lightning", "pytorch_lightning", "torch")
-# torch is imported today through atheria.storage.finder (for name_step), which imports it at its top.
-THROUGH_FINDER = {"atheria.session.shelf": "atheria.session.shelf -> atheria.storage.finder -> torch",
-                  "atheria.session.kit": "atheria.session.kit -> atheria.session.shelf -> atheria.storage.finder -> "
-                                         "torch"}
 
 
 def loaded_frameworks(*modules: str) -> list[str]:
@@ -32,12 +28,10 @@ def test_the_session_package_has_its_core_modules():
             "atheria.session.stop_request", "atheria.session.events", "atheria.session.outcome"} <= set(MODULES)
 
 
-@pytest.mark.parametrize("module", [
-    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=THROUGH_FINDER[m])) if m in THROUGH_FINDER else m
-    for m in MODULES])
+@pytest.mark.parametrize("module", MODULES)
 def test_a_session_module_imports_no_framework(module):
     assert loaded_frameworks(module) == []
 
 
-def test_no_session_module_imports_lightning():
-    assert [f for f in loaded_frameworks("atheria.session", *MODULES) if f != "torch"] == []
+def test_all_session_modules_together_import_no_framework():
+    assert loaded_frameworks("atheria.session", *MODULES) == []

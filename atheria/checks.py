@@ -1,5 +1,5 @@
-"""The one-line refusal and the value tests every config check shares: validate.py's and each family's
-(atheria/families/), which cannot import validate.py (validate asks the families)."""
+"""The one-line refusal of a config key and the value tests every config check shares: atheria/config/validate.py's
+and each family's (atheria/families/). Beside errors.py at the bottom of the layers, so both can use it."""
 from __future__ import annotations
 
 from typing import Any, Callable

@@ -25,6 +25,8 @@ from atheria.session.shelf import LAST
 from atheria.storage.finder import load_checkpoint
 from atheria.storage.layout import Layout
 from atheria.sweeps import mark_budget_spent, sweep_id
+from atheria.tasks import write_config
+from atheria.warmstart import Source
 
 
 def describe(cfg: DictConfig) -> str:
@@ -47,9 +49,11 @@ def _resumed(resume: Optional[Resume]) -> Optional[dict]:
     return ckpt
 
 
-def run_scheduler(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Optional[Resume]) -> Outcome:
+def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Optional[Resume],
+        source: Optional[Source]) -> Outcome:
     """Train the scheduler for this session and say how it ended; the outcome's objective (for sweeps, minimised) is
-    minus the best evaluation reward."""
+    minus the best evaluation reward. `source` is always None here: validate refuses init_from for this task."""
+    write_config(cfg, local)
     total = cfg.rl.timesteps
     if resume is not None and resume.episode >= total:
         print(f"{cfg.name} is already complete ({resume.episode}/{total} steps); raise rl.timesteps to train further.")
