@@ -15,6 +15,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
+from typing_extensions import override
 
 from atheria.errors import ConfigError
 from atheria.observe.history import write_csv_atomic
@@ -55,6 +56,7 @@ class HistoryCSVLogger(CSVLogger):
         self._ahead: Optional[tuple[int, dict[str, Any]]] = None
 
     @property
+    @override
     @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
         if self._experiment is None:
@@ -62,6 +64,7 @@ class HistoryCSVLogger(CSVLogger):
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
 
+    @override
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, Any], step: Optional[int] = None) -> None:
         if self._ahead is not None and step == self._ahead[0] and _same_row(metrics, self._ahead[1]):

@@ -19,9 +19,11 @@ class Machinery:
     mirror: Optional[Any]
 
 
-def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout], total: int) -> Machinery:
+def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout], total: int,
+                    key_metric: tuple[str, str]) -> Machinery:
     """Budget, signals and stop requests, two-tier checkpoints, status, progress, the end-of-run export, and the
-    resource monitor, plots and report, wired to one session kit (clock, mirror, shelf, guard)."""
+    resource monitor, plots (showing `key_metric`, the family's logged name and title) and report, wired to one
+    session kit (clock, mirror, shelf, guard)."""
     from atheria.callbacks.export import ExportCallback
     from atheria.callbacks.observability import observability
     from atheria.callbacks.progress import EpisodeProgressBar
@@ -42,5 +44,5 @@ def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout], to
         early = [EarlyStopping(monitor=run.early_stop.monitor, patience=run.early_stop.patience,
                                min_delta=run.early_stop.min_delta, mode="min")]
     export = ExportCallback(local, lambda: session.status.state == SessionState.COMPLETED)
-    return Machinery([session, *early, export, *observability(cfg, local, remote, kit.clock), checkpoints,
+    return Machinery([session, *early, export, *observability(cfg, local, remote, kit.clock, key_metric), checkpoints,
                       EpisodeProgressBar()], session, checkpoints, kit.mirror)

@@ -6,6 +6,7 @@ from typing import Callable
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
+from typing_extensions import override
 
 from atheria.errors import one_line
 from atheria.storage.layout import Layout
@@ -22,6 +23,7 @@ class ExportCallback(Callback):
         self.local, self.completed, self.say = local, completed, say
         self.path = os.path.join(local.exports, f"{local.name}_model.pt")
 
+    @override
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         export = getattr(pl_module, "export_torchscript", None)
         if export is None or not trainer.is_global_zero or not self.completed():

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
+from typing_extensions import override
 
 from atheria.observe.history import read_history
 
@@ -18,14 +19,17 @@ class EpisodeHistory(Callback):
         self.logs_dir = logs_dir
         self.episodes: dict[int, dict[str, float]] = {}
 
+    @override
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         # Episodes past the resumed checkpoint (run before a kill, never saved) are about to be run again.
         self.episodes = {e: row for e, row in read_history(self.logs_dir).items() if e <= trainer.global_step}
 
+    @override
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         self.record(trainer.global_step, trainer.callback_metrics, "train/")
 
+    @override
     def on_validation_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         if not trainer.sanity_checking:
             self.record(trainer.global_step, trainer.callback_metrics, "val/")

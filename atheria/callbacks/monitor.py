@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
+from typing_extensions import override
 
 from atheria.callbacks.session import hms
 from atheria.observe.resources import ResourceReader, Resources, advice
@@ -45,12 +46,14 @@ class ResourceMonitor(Callback):
         self._last_episode: Optional[int] = None
         self._said_note: Optional[str] = None
 
+    @override
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         if self.reader is None:
             self.reader = ResourceReader()
         self._session_t0, self._session_step0 = time.monotonic(), trainer.global_step
         self._last_episode = None
 
+    @override
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         episode = trainer.global_step

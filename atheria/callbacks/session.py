@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
+from typing_extensions import override
 
 from atheria.session.guard import SessionGuard
 from atheria.session.outcome import SessionState
@@ -41,6 +42,7 @@ class SessionCallback(Callback):
     def signal_name(self) -> Optional[str]:
         return self.guard.signal_name
 
+    @override
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         # Signals are taken here, after Lightning registers its own SIGTERM handler, which would abort without saving.
         self.guard.primary = trainer.is_global_zero
@@ -48,27 +50,32 @@ class SessionCallback(Callback):
         self._decide(trainer)
         self._write_status(trainer, force=True)
 
+    @override
     def on_train_batch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", batch: Any,
                              batch_idx: int) -> None:
         self._episode_t0 = time.monotonic()
 
+    @override
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         self.guard.clock.note_episode(time.monotonic() - self._episode_t0)
         self._decide(trainer)
         self._write_status(trainer, force=self.stop_reason is not None)
 
+    @override
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         self._decide(trainer)
         # ended on its own: early stopping...
         self.guard.end(trainer.global_step, self.stop_reason or SessionState.COMPLETED)
         self._write_status(trainer, force=True)
 
+    @override
     def on_exception(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException) -> None:
         self.guard.end(trainer.global_step, SessionState.FAILED, error=type(exception).__name__)
         self._write_status(trainer, force=True)
         self.guard.close()
 
+    @override
     def teardown(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
         self.guard.close()
 

@@ -14,6 +14,7 @@ from weakref import proxy
 import lightning.pytorch as pl
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
+from typing_extensions import override
 
 from atheria.loggers import sync_rows, write_row_ahead
 from atheria.session.shelf import BEST_FINAL, LAST, Shelf
@@ -28,6 +29,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     or a full disk never leaves a partial file under a checkpoint's name. Lightning's own save stages the file in
     the system temp dir and moves it, which is a copy into the final name when that dir is on another disk."""
 
+    @override
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
@@ -50,6 +52,7 @@ class TieredCheckpoint(ModelCheckpoint):
         self._steps: dict[str, int] = {}
 
     # local tier ----------------------------------------------------------------------------------------------
+    @override
     def _save_checkpoint(self, trainer: "pl.Trainer", filepath: str) -> None:
         t0 = time.monotonic()
         sync_rows(trainer)  # no checkpoint is durable before the metrics rows of the episodes it holds
@@ -78,6 +81,7 @@ class TieredCheckpoint(ModelCheckpoint):
                 logger.after_save_checkpoint(proxy(self))
         return True
 
+    @override
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         super().on_train_start(trainer, pl_module)
         if trainer.is_global_zero:  # rank zero keeps the files and the mirror
@@ -85,6 +89,7 @@ class TieredCheckpoint(ModelCheckpoint):
             known = read_manifest(self.local.checkpoints)  # the steps of files kept from earlier sessions (best-final)
             self._steps = {**({n: e.step for n, e in known.files.items()} if known else {}), **self._steps}
 
+    @override
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         write_row_ahead(trainer)  # this episode's row, which Lightning would write only after the save below
@@ -100,6 +105,7 @@ class TieredCheckpoint(ModelCheckpoint):
             if due and not trainer.should_stop:
                 self.sync(step)
 
+    @override
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         super().on_train_end(trainer, pl_module)
         if not trainer.is_global_zero:  # under DDP, rank zero keeps the files and the mirror

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 FAMILIES: dict[str, Family] = {family.name: family for family in (QCA, LM)}
 CHECKPOINT_DEFAULT = QCA.name  # the family of a checkpoint without a `family` hyperparameter (QCA's save none)
-KEY_METRICS = tuple(family.key_metric for family in FAMILIES.values())  # for plots: the first one logged is shown
 
 
 def family_of(cfg: DictConfig) -> Family:
@@ -38,5 +37,5 @@ def build_datamodule(cfg: DictConfig) -> pl.LightningDataModule:
     return family_of(cfg).build_datamodule(cfg)
 
 
-__all__ = ["CHECKPOINT_DEFAULT", "FAMILIES", "KEY_METRICS", "Family", "build_datamodule", "build_module",
+__all__ = ["CHECKPOINT_DEFAULT", "FAMILIES", "Family", "build_datamodule", "build_module",
            "family_of"]

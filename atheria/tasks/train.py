@@ -120,7 +120,7 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
         return Outcome(0, best_smoothed_loss(local.logs))
     if resume:
         print(resume.line)
-    machinery = build_callbacks(cfg, local, remote, total)
+    machinery = build_callbacks(cfg, local, remote, total, family_of(cfg).key_metric)
     trainer = build_trainer(cfg, total, machinery.callbacks, logger=build_loggers(cfg, local.logs),
                             plugins=[AtomicCheckpointIO()])
     try:

@@ -1,63 +1,29 @@
-"""Plots, history and report cores on a synthetic two-session run: four decodable panels, the key metric of either
-family, the last row per episode after a kill, sessions from the timeline, strict JSON and the report's sections."""
+"""The plot, history and report callbacks on a synthetic two-session run: the live plot drawn in the background, the
+last row per episode after a kill, strict JSON and the report's sections."""
 import json
-import math
 from types import SimpleNamespace
 
 import pytest
-from matplotlib.image import imread
 from PIL import Image
 
 from atheria.callbacks.history import EpisodeHistory
-from atheria.callbacks.plots import LIVE_NAME, SUMMARY_NAME, TrainingPlots, live_figure, save_png, summary_figure
-from atheria.callbacks.report import TrainingReport, report_name
+from atheria.callbacks.plots import TrainingPlots
+from atheria.callbacks.report import TrainingReport
+from atheria.families.qca import QCA
+from atheria.observe.figures import LIVE_NAME, SUMMARY_NAME
 from atheria.observe.history import read_history
-from atheria.observe.training_log import sessions
-from atheria.session.events import EventLog, read_events
+from atheria.observe.report import report_name
 from atheria.session.status import Status, write_status
 from atheria.storage.layout import Layout
-
-NAME = "UNET_8ch_D4"
-
-
-def qca_rows(n: int = 30) -> list[dict[str, float]]:
-    return [{"episode": float(e), "train/loss": 3 - e / n, "train/loss_smooth": 3.1 - e / n,
-             "train/survival_rate": e / n} for e in range(1, n + 1)]
-
-
-def two_sessions(logs_dir: str) -> list[dict]:
-    """A budget stop at episode 20 (saves every 10, one mirror), then a resume that completes at 30."""
-    log = EventLog(logs_dir)
-    log.add("start", 0, budget_hours=10.0)
-    for e in (10, 20):
-        log.add("save", e, file=f"ep{e:06d}.ckpt")
-        log.add("save", e, file="last.ckpt")
-    log.add("mirror", 20, remote="/drive")
-    log.add("stop", 20, reason="stopped-budget")
-    log.add("resume", 20, budget_hours=None)
-    log.add("save", 30, file="last.ckpt")
-    log.add("stop", 30, reason="completed")
-    return read_events(logs_dir)
-
-
-def test_summary_has_four_panels_and_the_png_decodes(tmp_path):
-    fig = summary_figure(qca_rows(), two_sessions(str(tmp_path)), NAME)
-    titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["loss", "survival rate", "checkpoint timeline", "loss distribution"]
-    assert len(fig.axes[0].lines) == 2 + 1  # raw, smoothed, and the resume at episode 20
-    stops = {c.get_label() for c in fig.axes[2].collections} & {"stopped-budget", "completed"}
-    assert stops == {"stopped-budget", "completed"}
-    path = tmp_path / "training_summary.png"
-    save_png(fig, str(path))
-    assert imread(path).shape == (800, 1200, 4)
-    assert Image.open(path).text["Description"] == "panels: " + "; ".join(titles)
+from tests.observe.synthetic import NAME, qca_rows, two_sessions
 
 
 def test_live_plot_is_drawn_in_the_background_from_the_rows_of_its_episode(tmp_path):
     history, said = EpisodeHistory(str(tmp_path)), []
     for row in qca_rows(25):
         history.record(int(row["episode"]), row, "train/")
-    plots = TrainingPlots(history, str(tmp_path), "UNET_16ch_D4", every=25, say=said.append)
+    plots = TrainingPlots(history, str(tmp_path), "UNET_16ch_D4", every=25, key_metric=QCA.key_metric,
+                          say=said.append)
     trainer = SimpleNamespace(global_step=25)
     plots.on_train_batch_end(trainer, None, None, None, 0)
     assert plots.drawing()  # the training thread is back while matplotlib draws (about 0.1 s)
@@ -73,22 +39,6 @@ def test_live_plot_is_drawn_in_the_background_from_the_rows_of_its_episode(tmp_p
     assert Image.open(tmp_path / LIVE_NAME).text["Title"] == "UNET_16ch_D4: episode 50"
     assert Image.open(tmp_path / SUMMARY_NAME).text["Title"] == "UNET_16ch_D4: training summary, 50 episodes"
     assert said == []
-
-
-def test_key_metric_is_perplexity_for_a_language_model_and_a_note_when_neither(tmp_path):
-    lm = [{"episode": float(e), "train/loss": 5.0 - e / 100} for e in range(1, 101)]
-    for row in lm[49::50]:
-        row.update({"val/loss": row["train/loss"], "val/perplexity": math.exp(row["train/loss"])})
-    fig = summary_figure(lm, [], "gpt2")
-    assert fig.axes[1].get_title() == "validation perplexity"
-    assert list(fig.axes[1].lines[0].get_xdata()) == [50.0, 100.0]
-    bare = summary_figure([{"episode": 1.0, "train/loss": 1.0}], [], "bare")
-    assert bare.axes[1].get_title() == "key metric" and len(bare.axes) == 4
-    empty = summary_figure([], [], "empty")  # a session stopped before its first episode
-    save_png(empty, str(tmp_path / "empty.png"))
-    assert imread(tmp_path / "empty.png").ndim == 3
-    live = live_figure(qca_rows(5), NAME)
-    assert len(live.axes) == 1 and live.get_suptitle() == f"{NAME}: episode 5"
 
 
 def test_read_history_keeps_the_last_row_per_episode(tmp_path):
@@ -109,13 +59,6 @@ def test_read_history_keeps_the_last_row_per_episode(tmp_path):
     seeded = EpisodeHistory(str(tmp_path))
     seeded.on_train_start(type("T", (), {"global_step": 2})(), None)  # resumed at episode 2: 3 and 4 rerun
     assert [r["episode"] for r in seeded.rows()] == [1.0, 2.0]
-
-
-def test_sessions_come_from_the_timeline(tmp_path):
-    found = sessions(two_sessions(str(tmp_path)) + [{"t": "x", "event": "resume", "episode": 30}])
-    assert [(s["from_episode"], s["to_episode"], s["saves"], s["mirrors"], s["outcome"]) for s in found] == [
-        (0, 20, 2, 1, "stopped-budget"), (20, 30, 1, 0, "completed"), (30, 30, 0, 0, None)]
-    assert found[0]["budget_hours"] == 10.0 and found[2]["ended"] is None
 
 
 @pytest.mark.parametrize("state, total, words", [
