@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
 
-from atheria.callbacks.session import hms
+from atheria.observe.durations import hms
 from atheria.observe.resources import ResourceReader, Resources, advice
 from atheria.session.clock import BudgetClock
 

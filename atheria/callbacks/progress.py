@@ -9,7 +9,7 @@ from rich.progress import ProgressColumn, Task
 from rich.text import Text
 from typing_extensions import override
 
-from atheria.callbacks.session import hms
+from atheria.observe.durations import hms
 
 
 class ElapsedRemainingColumn(ProgressColumn):

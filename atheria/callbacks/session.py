@@ -14,14 +14,6 @@ from atheria.session.outcome import SessionState
 from atheria.session.status import Status
 
 
-def hms(seconds: Optional[float]) -> str:
-    """Seconds as H:MM:SS ('-' when unknown)."""
-    if seconds is None:
-        return "-"
-    s = int(max(0, seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 class SessionCallback(Callback):
     """Ends the session cleanly: before the budget runs out, on SIGTERM/SIGINT, on `atheria stop` (polled in the
     local and remote logs dirs), or when the run is complete."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Optional
 
+from atheria.observe.durations import span
 from atheria.session.outcome import SessionState
 
 if TYPE_CHECKING:  # at run time only the attributes are read, so `atheria status --help` imports nothing heavy
@@ -21,16 +22,6 @@ def age_s(iso: Optional[str], now: datetime) -> Optional[float]:
         return (now - datetime.fromisoformat(iso)).total_seconds() if iso else None
     except (TypeError, ValueError):
         return None
-
-
-def span(seconds: Optional[float]) -> str:
-    """A duration as H:MM:SS, or days and hours past a day ('-' when unknown)."""
-    if seconds is None:
-        return "-"
-    s = int(max(0.0, seconds))
-    if s >= 86400:
-        return f"{s // 86400} d {s % 86400 // 3600} h"
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def ago(seconds: Optional[float]) -> str:
