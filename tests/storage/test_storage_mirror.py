@@ -98,7 +98,10 @@ def test_manifest_moves_only_after_every_file_is_up(tmp_path) -> None:
 
 
 def test_a_remote_that_stays_down_warns_once_and_never_blocks(tmp_path) -> None:
-    remote = faulty_remote(tmp_path, fail_always=True, latency=0.02)
+    # Each remote call takes 0.2 s, so a failing job waits over a second: a submit that waited on the remote even once
+    # would take a fifth of that, while freezing the checkpoint takes milliseconds even on a loaded machine (with
+    # 0.02 s calls, CI's load once made a submit 36 ms against a 9 ms bound).
+    remote = faulty_remote(tmp_path, fail_always=True, latency=0.2)
     local = tmp_path / "local"
     said: list[str] = []
     mirror = Mirror(str(local), remote.url, retries=2, backoff=0.02, say=said.append)
@@ -110,7 +113,7 @@ def test_a_remote_that_stays_down_warns_once_and_never_blocks(tmp_path) -> None:
         slowest_submit = max(slowest_submit, time.perf_counter() - start)
         assert not mirror.wait(10)
         failing_waits.append(time.perf_counter() - start)
-    assert slowest_submit < 0.05 * min(failing_waits)
+    assert slowest_submit < 0.1 * min(failing_waits), (slowest_submit, failing_waits)
     assert len(said) == 1 and remote.url in said[0] and "training goes on, will retry" in said[0]
     remote.fail_always = False
     assert mirror.close(10)
