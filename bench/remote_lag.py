@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
+import atheria.session.kit as kit_module
 import atheria.storage.mirror as mirror_module
 from bench.common import compose, median, note, parse_quick, pin_threads, result
 from bench.session import train_session
@@ -68,7 +69,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """One throttled session; report the remote pointer's lag in episodes."""
     preset = QUICK if parse_quick(__doc__.splitlines()[0], argv) else FULL
     threads = pin_threads()
-    mirror_module.Mirror = TimedMirror  # type: ignore[misc]  # the callbacks build theirs through this name
+    kit_module.Mirror = TimedMirror  # type: ignore[misc]  # the session kit builds the mirror through this name
     with tempfile.TemporaryDirectory(prefix="atheria-bench-lag-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         remote = faults.faulty("bench-lag", str(work / "remote"), bandwidth=preset["bandwidth"], chunk=1 << 20)

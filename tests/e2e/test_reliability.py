@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import atheria.session.kit as kit_module
 import atheria.storage.mirror as mirror_module
 from atheria.session.events import read_events
 from atheria.storage.atomic import sha256_file
@@ -192,7 +193,7 @@ def test_a_remote_over_quota_warns_training_goes_on_and_the_mirror_catches_up(tm
     backing = tmp_path / "drive"
     QuotaMirror.made.clear()
     QuotaMirror.remote = faults.faulty(f"quota-{tmp_path.name}", str(backing), quota=4096)  # the start probe fits
-    monkeypatch.setattr(mirror_module, "Mirror", QuotaMirror)
+    monkeypatch.setattr(kit_module, "Mirror", QuotaMirror)  # where the session kit builds its mirror
     run = ("model=mlp", "qca.steps=20", "run.total_episodes=40", "run.save_every=1", "run.sync_every=1",
            "run.monitor_every=0", f"storage.remote={QuotaMirror.remote.url}")
     assert train_in_process(tmp_path / "out", *run) == 0

@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+import atheria.session.kit as kit_module
 import atheria.storage.mirror as mirror_module
 from atheria.storage.atomic import sha256_file
 from tests import faults
@@ -34,7 +35,7 @@ class SpyMirror(mirror_module.Mirror):
 @pytest.fixture
 def spy(monkeypatch):
     SpyMirror.made.clear()
-    monkeypatch.setattr(mirror_module, "Mirror", SpyMirror)
+    monkeypatch.setattr(kit_module, "Mirror", SpyMirror)  # where the session kit builds its mirror
     return SpyMirror.made
 
 
