@@ -22,8 +22,9 @@ from atheria.checks import (
 from atheria.config.resolvers import CONF_DIR, RUNTIME_SIGNS, detect_runtime
 from atheria.config.secrets import refuse_secrets
 from atheria.errors import ConfigError
-from atheria.families import FAMILIES
+from atheria.families import family_of
 from atheria.families.lm import LM
+from atheria.session.clock import SESSION_CLOCK_PID
 
 GROUPS = ("model", "preset", "platform", "logger", "trainer", "task", "experiment", "hparams_search")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]*$")
@@ -97,13 +98,12 @@ def check_runtime(cfg: DictConfig, detect: Callable[[], Optional[str]] = detect_
 
 def validate(cfg: DictConfig) -> None:
     """Check every key a run depends on; raises ConfigError with a one-line message on the first bad one."""
-
     refuse_secrets(cfg)
     tasks = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))  # each has its module in atheria/tasks/
     task = require(cfg, "task", lambda v: v in tasks, ", ".join(tasks))
     if task == "rl_scheduler":
         _check_rl(cfg)
-    FAMILIES[require(cfg, "model.family", lambda v: v in FAMILIES, ", ".join(FAMILIES))].check(cfg)
+    family_of(cfg).check(cfg)
     require(cfg, "optim.lr", positive_number, "a positive number (default 1e-4)")
     require(cfg, "optim.weight_decay", lambda v: is_number(v) and v >= 0, "a number >= 0")
     require(cfg, "optim.grad_clip", optional_positive_number, "a positive number or null")
@@ -118,7 +118,7 @@ def validate(cfg: DictConfig) -> None:
     require(cfg, "run.smoothing", fraction, "a fraction in (0, 1]")
     require(cfg, "seed", is_int, "an integer")
     require(cfg, "platform.runtime", lambda v: v is None or v in RUNTIME_SIGNS, "colab, kaggle or null")
-    require(cfg, "platform.session_clock", lambda v: v in ("runtime", "process"),
+    require(cfg, "platform.session_clock", lambda v: v in SESSION_CLOCK_PID,
             "runtime (the budget counts from the runtime's start) or process (from this process's start)")
     require(cfg, "platform.flush", lambda v: v in (None, "drive"), "drive (flush Google Drive at exit) or null")
     require(cfg, "platform.force", lambda v: isinstance(v, bool), "true or false")

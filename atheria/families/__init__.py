@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from atheria.errors import ConfigError
+from atheria.checks import require
 from atheria.families.family import Family
 from atheria.families.lm import LM
 from atheria.families.qca import QCA
@@ -20,11 +20,8 @@ CHECKPOINT_DEFAULT = QCA.name  # the family of a checkpoint without a `family` h
 
 
 def family_of(cfg: DictConfig) -> Family:
-    """The family of the config's `model.family`; an unknown one is validate's one-line ConfigError."""
-    name = cfg.model.family
-    if name not in FAMILIES:
-        raise ConfigError(f"model.family={name!r} is invalid; accepted: {', '.join(FAMILIES)}")
-    return FAMILIES[name]
+    """The family of the config's `model.family`; an unknown or missing one is a one-line ConfigError."""
+    return FAMILIES[require(cfg, "model.family", lambda v: v in FAMILIES, ", ".join(FAMILIES))]
 
 
 def build_module(cfg: DictConfig) -> pl.LightningModule:

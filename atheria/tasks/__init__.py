@@ -20,6 +20,12 @@ def task_of(name: str) -> Callable[..., Any]:
     return importlib.import_module(f"atheria.tasks.{name}").run  # type: ignore[no-any-return]
 
 
+def where(cfg: DictConfig) -> str:
+    """The end of a task's describe line: the platform and the session budget."""
+    budget = f"{cfg.run.max_hours} h budget" if cfg.run.max_hours else "no time budget"
+    return f"on {cfg.platform.name} ({budget})"
+
+
 def write_config(cfg: DictConfig, local: Layout) -> None:
     """The composed config, secrets masked, as logs/{name}/config.yaml."""
     Path(local.logs).mkdir(parents=True, exist_ok=True)

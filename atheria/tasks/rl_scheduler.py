@@ -25,17 +25,16 @@ from atheria.session.shelf import LAST
 from atheria.storage.finder import load_checkpoint
 from atheria.storage.layout import Layout
 from atheria.sweeps import mark_budget_spent, sweep_id
-from atheria.tasks import write_config
+from atheria.tasks import where, write_config
 from atheria.warmstart import Source
 
 
 def describe(cfg: DictConfig) -> str:
     """One line saying what this session trains, how long, and where."""
-    m, rl, r = cfg.model, cfg.rl, cfg.run
-    budget = f"{r.max_hours} h budget" if r.max_hours else "no time budget"
+    m, rl = cfg.model, cfg.rl
     return (f"{cfg.name}: {rl.algo.upper()} scheduler of GPT-2 ({m.pretrained or f'random {m.n_layer} layers'}) + LoRA "
             f"r={m.lora_r} from {rl.base or 'fresh adapters'}, {rl.inner_steps} optimizer steps per decision, "
-            f"{rl.max_steps} decisions per episode, {rl.timesteps} steps on {cfg.platform.name} ({budget})")
+            f"{rl.max_steps} decisions per episode, {rl.timesteps} steps {where(cfg)}")
 
 
 def _resumed(resume: Optional[Resume]) -> Optional[dict]:

@@ -17,7 +17,7 @@ from atheria.session.outcome import Outcome, SessionState, final_words
 from atheria.session.status import read_status
 from atheria.storage.layout import Layout
 from atheria.sweeps import best_smoothed_loss, mark_budget_spent
-from atheria.tasks import write_config
+from atheria.tasks import where, write_config
 from atheria.warmstart import Source
 
 _QUIET = (
@@ -56,8 +56,7 @@ def silence_known_warnings() -> None:
 
 def describe(cfg: DictConfig) -> str:
     """One line saying what this run trains, how long, and where."""
-    budget = f"{cfg.run.max_hours} h budget" if cfg.run.max_hours else "no time budget"
-    return f"{cfg.name}: {family_of(cfg).describe(cfg)} on {cfg.platform.name} ({budget})"
+    return f"{cfg.name}: {family_of(cfg).describe(cfg)} {where(cfg)}"
 
 
 def _total_steps(cfg: DictConfig, data: object) -> int:
