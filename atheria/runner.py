@@ -12,7 +12,7 @@ from typing import Iterator, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from atheria.config import check_runtime, validate
+from atheria.config import check_runtime
 from atheria.debug_log import keep_debug_log, open_debug_log
 from atheria.errors import ConfigError, one_line
 from atheria.families import family_of
@@ -28,7 +28,7 @@ from atheria.storage.layout import Layout
 from atheria.storage.lock import ExperimentLock, LockHeld
 from atheria.storage.paths import join, url_to_fs
 from atheria.sweeps import best_smoothed_loss, budget_spent, current_job_name
-from atheria.tasks import task_of
+from atheria.tasks import check, task_of
 from atheria.warmstart import read_source
 
 
@@ -127,7 +127,7 @@ def train(cfg: DictConfig) -> Outcome:
     """Validate, take the experiment's lock, resume or start, build model + data + callbacks + loggers, fit, and say
     how it ended. A full local disk stops the run with one line and exit code 1."""
     OmegaConf.update(cfg, "name", current_job_name(cfg))
-    validate(cfg)
+    check(cfg)
     check_runtime(cfg)
     local = Layout(cfg.storage.local, cfg.name)
     skip = _budget_spent_line(cfg)

@@ -14,10 +14,10 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
 from atheria.callbacks import build_callbacks
-from atheria.config import validate
 from atheria.families import build_datamodule, build_module, family_of
 from atheria.loggers import build_loggers
 from atheria.storage.layout import Layout
+from atheria.tasks import check
 from atheria.tasks.train import build_trainer
 
 
@@ -40,7 +40,7 @@ class EpisodeTimer(Callback):
 def train_session(cfg: DictConfig, log: Path, first: Optional[Callback] = None) -> EpisodeTimer:
     """Fit `cfg` from scratch with every default callback, its output in `log`; the timer of its episodes.
     `first` runs before every other callback."""
-    validate(cfg)
+    check(cfg)
     local = Layout(cfg.storage.local, cfg.name)
     remote = Layout(cfg.storage.remote, cfg.name) if cfg.storage.remote else None
     Path(local.logs).mkdir(parents=True, exist_ok=True)

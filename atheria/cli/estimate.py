@@ -40,15 +40,16 @@ def compose_config(overrides: Sequence[str]) -> Any:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from atheria.config import CONF_DIR, check_group_choices, register_resolvers, validate
+    from atheria.config import CONF_DIR, check_group_choices, register_resolvers
     from atheria.errors import ConfigError
+    from atheria.tasks import check
 
     register_resolvers()
     try:
         check_group_choices(overrides, CONF_DIR)
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
             cfg = compose("config", overrides=list(overrides))
-        validate(cfg)
+        check(cfg)
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
     except (HydraException, OmegaConfBaseException) as exc:

@@ -23,7 +23,6 @@ from atheria.config.resolvers import CONF_DIR, RUNTIME_SIGNS, detect_runtime
 from atheria.config.secrets import refuse_secrets
 from atheria.errors import ConfigError
 from atheria.families import family_of
-from atheria.families.lm import LM
 from atheria.session.clock import SESSION_CLOCK_PID
 
 GROUPS = ("model", "preset", "platform", "logger", "trainer", "task", "experiment", "hparams_search")
@@ -57,31 +56,6 @@ def past_epoch_seconds(v: Any) -> bool:
     return v is None or (is_number(v) and math.isfinite(v) and 0 < v <= time.time() + CLOCK_SKEW_S)
 
 
-def _check_rl(cfg: DictConfig) -> None:
-    """The RL scheduler's keys (task=rl_scheduler): the agent, its cadence, the base model, the reward weights."""
-    from atheria.rl.names import ALGOS
-    from atheria.storage.paths import is_remote
-
-    require(cfg, "model.family", lambda v: v == LM.name, f"{LM.name}: task=rl_scheduler schedules model=gpt2_lora")
-    require(cfg, "init_from", lambda v: v is None, "null (the scheduler's episodes start from rl.base)")
-    require(cfg, "rl.algo", lambda v: v in ALGOS, ", ".join(ALGOS))
-    for key in ("timesteps", "inner_steps", "max_steps", "n_steps", "batch_size", "n_epochs", "save_freq",
-                "eval_freq", "n_eval_episodes"):
-        require(cfg, f"rl.{key}", positive_int, "a positive integer")
-    require(cfg, "rl.learning_starts", non_negative_int, "an integer >= 0")
-    require(cfg, "rl.base", lambda v: v is None or (isinstance(v, str) and (is_remote(v) or Path(v).is_file())),
-            "null (the model's fresh LoRA), or an existing LM checkpoint path or URL")
-    require(cfg, "rl.lr", positive_number, "a positive number (default 3e-4)")
-    require(cfg, "rl.clip_range", positive_number, "a positive number (default 0.2)")
-    require(cfg, "rl.ent_coef", lambda v: is_number(v) and v >= 0, "a number >= 0 (default 0.01)")
-    require(cfg, "rl.gamma", fraction, "a fraction in (0, 1] (default 0.99)")
-    require(cfg, "rl.gae_lambda", lambda v: is_number(v) and 0 <= v <= 1, "a number in [0, 1] (default 0.95)")
-    require(cfg, "rl.net_arch", lambda v: OmegaConf.is_list(v) and len(v) > 0 and all(positive_int(x) for x in v),
-            "a list of positive layer widths, e.g. [128,128]")
-    for term in ("alpha", "beta", "gamma", "delta"):
-        require(cfg, f"rl.reward.{term}", lambda v: is_number(v) and v >= 0, "a number >= 0")
-
-
 def check_runtime(cfg: DictConfig, detect: Callable[[], Optional[str]] = detect_runtime) -> None:
     """Refuse a Colab or Kaggle platform on a machine that is not that runtime, unless platform.force=true: it would
     write under /content or /kaggle here and take another machine's budget. Separate from validate() so that
@@ -96,13 +70,17 @@ def check_runtime(cfg: DictConfig, detect: Callable[[], Optional[str]] = detect_
                       "paths here")
 
 
+def task_name(cfg: DictConfig) -> str:
+    """The config's `task`, one of conf/task/*.yaml (each has its module in atheria/tasks/)."""
+    tasks = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
+    return require(cfg, "task", lambda v: v in tasks, ", ".join(tasks))
+
+
 def validate(cfg: DictConfig) -> None:
-    """Check every key a run depends on; raises ConfigError with a one-line message on the first bad one."""
+    """Check every key the tasks share, and the family's; raises ConfigError with a one-line message on the first bad
+    one. A task's own keys are its module's check() (atheria.tasks.check runs both)."""
     refuse_secrets(cfg)
-    tasks = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))  # each has its module in atheria/tasks/
-    task = require(cfg, "task", lambda v: v in tasks, ", ".join(tasks))
-    if task == "rl_scheduler":
-        _check_rl(cfg)
+    task_name(cfg)
     family_of(cfg).check(cfg)
     require(cfg, "optim.lr", positive_number, "a positive number (default 1e-4)")
     require(cfg, "optim.weight_decay", lambda v: is_number(v) and v >= 0, "a number >= 0")

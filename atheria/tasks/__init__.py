@@ -1,6 +1,7 @@
-"""The tasks a run can be (`task=`), each one module with `run(cfg, local, remote, resume, source) -> Outcome`:
-train (Lightning's fit of a model family) and rl_scheduler (stable-baselines3 over the language model). Adding a
-task: its module here and its `conf/task/NAME.yaml`."""
+"""The tasks a run can be (`task=`), each one module with `run(cfg, local, remote, resume, source) -> Outcome` and,
+where it has keys of its own, `check(cfg)`: train (Lightning's fit of a model family) and rl_scheduler
+(stable-baselines3 over the language model). Adding a task: its module here and its `conf/task/NAME.yaml`. A task
+module imports its heavy libraries inside run(), so checking a config stays quick."""
 from __future__ import annotations
 
 import importlib
@@ -10,14 +11,23 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from atheria.config.secrets import redacted
+from atheria.config.validate import task_name, validate
 from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.layout import Layout
 
 
 def task_of(name: str) -> Callable[..., Any]:
-    """The `run` of task `name` (validate checked it names a conf/task/ file); its module is imported only now, so
-    stable-baselines3 only for rl_scheduler."""
+    """The `run` of task `name` (check() made sure it names a conf/task/ file)."""
     return importlib.import_module(f"atheria.tasks.{name}").run  # type: ignore[no-any-return]
+
+
+def check(cfg: DictConfig) -> None:
+    """Refuse, in one line, any bad key of the run: the task's own first (they say what the task needs of the
+    rest), then those every task shares and the family's (validate)."""
+    own = getattr(importlib.import_module(f"atheria.tasks.{task_name(cfg)}"), "check", None)
+    if own is not None:
+        own(cfg)
+    validate(cfg)
 
 
 def where(cfg: DictConfig) -> str:

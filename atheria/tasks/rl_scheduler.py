@@ -5,29 +5,49 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
-from omegaconf import DictConfig
-from stable_baselines3.common.logger import Logger
-from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv
+from omegaconf import DictConfig, OmegaConf
 
+from atheria.checks import fraction, is_number, non_negative_int, positive_int, positive_number, require
 from atheria.errors import ConfigError
+from atheria.families.lm import LM
 from atheria.resume import Resume
-from atheria.rl.agents import build_agent, restore_agent
-from atheria.rl.build import build_env, load_base, load_text
-from atheria.rl.checkpoints import Scheduled, SchedulerCheckpoints, scheduled_of
-from atheria.rl.loop import EvaluateAndSave, GuardStep, Scheduler
-from atheria.rl.progress import ProgressCSV
+from atheria.rl.names import ALGOS
 from atheria.session.kit import build_kit
 from atheria.session.outcome import Outcome, SessionState, final_words
 from atheria.session.shelf import LAST
-from atheria.storage.finder import load_checkpoint
 from atheria.storage.layout import Layout
+from atheria.storage.paths import is_remote
 from atheria.sweeps import mark_budget_spent, sweep_id
 from atheria.tasks import where, write_config
-from atheria.warmstart import Source
 
+if TYPE_CHECKING:
+    from atheria.rl.loop import Scheduler
+    from atheria.warmstart import Source
+
+def check(cfg: DictConfig) -> None:
+    """The scheduler's keys: the agent, its cadence, the base model, the reward weights. Imports no stable-baselines3
+    (seconds), so a bad value is refused at once."""
+    require(cfg, "model.family", lambda v: v == LM.name, f"{LM.name}: task=rl_scheduler schedules model=gpt2_lora")
+    require(cfg, "init_from", lambda v: v is None, "null (the scheduler's episodes start from rl.base)")
+    require(cfg, "rl.algo", lambda v: v in ALGOS, ", ".join(ALGOS))
+    for key in ("timesteps", "inner_steps", "max_steps", "n_steps", "batch_size", "n_epochs", "save_freq",
+                "eval_freq", "n_eval_episodes"):
+        require(cfg, f"rl.{key}", positive_int, "a positive integer")
+    require(cfg, "rl.learning_starts", non_negative_int, "an integer >= 0")
+    require(cfg, "rl.base", lambda v: v is None or (isinstance(v, str) and (is_remote(v) or Path(v).is_file())),
+            "null (the model's fresh LoRA), or an existing LM checkpoint path or URL")
+    require(cfg, "rl.lr", positive_number, "a positive number (default 3e-4)")
+    require(cfg, "rl.clip_range", positive_number, "a positive number (default 0.2)")
+    require(cfg, "rl.ent_coef", lambda v: is_number(v) and v >= 0, "a number >= 0 (default 0.01)")
+    require(cfg, "rl.gamma", fraction, "a fraction in (0, 1] (default 0.99)")
+    require(cfg, "rl.gae_lambda", lambda v: is_number(v) and 0 <= v <= 1, "a number in [0, 1] (default 0.95)")
+    require(cfg, "rl.net_arch", lambda v: OmegaConf.is_list(v) and len(v) > 0 and all(positive_int(x) for x in v),
+            "a list of positive layer widths, e.g. [128,128]")
+    for term in ("alpha", "beta", "gamma", "delta"):
+        require(cfg, f"rl.reward.{term}", lambda v: is_number(v) and v >= 0, "a number >= 0")
 
 def describe(cfg: DictConfig) -> str:
     """One line saying what this session trains, how long, and where."""
@@ -39,6 +59,8 @@ def describe(cfg: DictConfig) -> str:
 
 def _resumed(resume: Optional[Resume]) -> Optional[dict]:
     """The checkpoint to continue, refused in one line unless it holds a scheduler agent."""
+    from atheria.storage.finder import load_checkpoint
+
     if resume is None:
         return None
     ckpt = load_checkpoint(resume.path)
@@ -51,7 +73,17 @@ def _resumed(resume: Optional[Resume]) -> Optional[dict]:
 def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Optional[Resume],
         source: Optional[Source]) -> Outcome:
     """Train the scheduler for this session and say how it ended; the outcome's objective (for sweeps, minimised) is
-    minus the best evaluation reward. `source` is always None here: validate refuses init_from for this task."""
+    minus the best evaluation reward. `source` is always None here: check() refuses init_from for this task."""
+    from stable_baselines3.common.logger import Logger
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from atheria.rl.agents import build_agent, restore_agent
+    from atheria.rl.build import build_env, load_base, load_text
+    from atheria.rl.checkpoints import Scheduled, SchedulerCheckpoints, scheduled_of
+    from atheria.rl.loop import EvaluateAndSave, GuardStep, Scheduler
+    from atheria.rl.progress import ProgressCSV
+
     write_config(cfg, local)
     total = cfg.rl.timesteps
     if resume is not None and resume.episode >= total:

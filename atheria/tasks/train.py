@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import warnings
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from omegaconf import DictConfig
 
@@ -18,7 +18,9 @@ from atheria.session.status import read_status
 from atheria.storage.layout import Layout
 from atheria.sweeps import best_smoothed_loss, mark_budget_spent
 from atheria.tasks import where, write_config
-from atheria.warmstart import Source
+
+if TYPE_CHECKING:
+    from atheria.warmstart import Source
 
 _QUIET = (
     r".*does not have many workers.*",

@@ -55,11 +55,13 @@ def test_a_name_may_be_as_long_as_its_files_allow():
         check_name("x" * (NAME_MAX_CHARS + 1))
 
 
-@pytest.mark.parametrize("start,ok", [
-    (None, True), (time.time() - 3600, True), (time.time() + 30, True),  # a little clock skew is fine
-    (time.time() + 3600, False), (float("nan"), False), (float("inf"), False), (-5, False), ("abc", False),
-    (True, False),
-])
+STARTS = [(None, True), (time.time() - 3600, True), (time.time() + 30, True),  # a little clock skew is fine
+          (time.time() + 3600, False), (float("nan"), False), (float("inf"), False), (-5, False), ("abc", False),
+          (True, False)]
+
+
+@pytest.mark.parametrize("start,ok", STARTS, ids=["null", "an-hour-ago", "30s-ahead", "an-hour-ahead", "nan", "inf",
+                                                   "negative", "text", "bool"])
 def test_session_start_is_a_past_epoch_time(start, ok):
     cfg = composed()
     cfg.run.session_start = start

@@ -1,21 +1,26 @@
 """task=rl_scheduler composes with every preset and platform, carries the reference's defaults, and refuses bad rl.*
 values in one line naming the key and what is accepted."""
 import itertools
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from atheria.config import CONF_DIR, check_group_choices, validate
+from atheria.config import CONF_DIR, check_group_choices
 from atheria.errors import ConfigError
+from atheria.tasks import check
 from tests.helpers import compose, run_train
 
 BASE = ("task=rl_scheduler",)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("preset,platform", list(itertools.product(["quick", "standard", "long"],
                                                                    ["local", "colab_free", "colab_pro", "kaggle"])))
 def test_the_scheduler_composes_with_every_preset_and_platform(tmp_path, preset, platform):
     cfg = compose(tmp_path, f"preset={preset}", f"platform={platform}", base=BASE)
-    validate(cfg)
+    check(cfg)
     assert cfg.task == "rl_scheduler" and cfg.model.arch == "gpt2_lora" and cfg.name == "RL_ppo_GPT2_LoRA_r8"
 
 
@@ -57,7 +62,7 @@ BAD = [
 @pytest.mark.parametrize("override,names,accepted", BAD, ids=[b[0] for b in BAD])
 def test_bad_scheduler_input_names_the_key_and_what_is_accepted(tmp_path, override, names, accepted):
     with pytest.raises(ConfigError) as err:
-        validate(compose(tmp_path, override, base=BASE))
+        check(compose(tmp_path, override, base=BASE))
     message = str(err.value)
     assert "\n" not in message and names in message and accepted in message, message
 
@@ -69,3 +74,12 @@ def test_train_py_refuses_bad_scheduler_input_with_one_line_and_writes_nothing(t
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == ["error: rl.algo='dqn' is invalid; accepted: ppo, a2c, sac"]
     assert not root.exists()
+
+
+def test_checking_a_scheduler_config_imports_no_stable_baselines3(tmp_path):
+    code = ("import sys; from pathlib import Path; from atheria.tasks import check; from tests.helpers import compose; "
+            f"check(compose(Path({str(tmp_path)!r}), base={BASE!r})); "
+            "print('stable_baselines3' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
