@@ -1,5 +1,7 @@
 """Logger configs are keyed by name: the CSV history is always on, and logger=[wandb,tensorboard] adds both; W&B is
-found by its key."""
+found by its key; the CSV history takes a row written ahead of Lightning without doubling it."""
+import csv
+import math
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,21 @@ def test_wandb_and_tensorboard_combine_and_wandb_keeps_the_experiments_run_id(tm
 def test_the_login_check_looks_only_at_the_wandb_key():
     check_wandb_login(composed("logger=tensorboard").logger)  # no W&B: nothing to check, wandb not consulted
     check_wandb_login(composed("logger=wandb", "+logger.wandb.offline=true").logger)
+
+
+def _rows(save_dir):
+    with open(save_dir / "exp" / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_row_written_ahead_is_not_written_again_by_lightning(tmp_path):
+    logger = HistoryCSVLogger(save_dir=tmp_path, name="exp", version="")
+    logger.log_metrics({"episode": 1.0, "resources/ram_used_gb": 1.5}, step=0)  # buffered, as the monitor's row is
+    logger.log_ahead({"episode": 1.0, "train/loss": math.nan, "epoch": 0}, step=0)
+    assert [r["train/loss"] for r in _rows(tmp_path)] == ["", "nan"]  # on disk, with the buffered row
+    logger.log_metrics({"episode": 1.0, "train/loss": math.nan, "epoch": 0}, step=0)  # Lightning's own call
+    logger.log_metrics({"episode": 1.0, "val/loss": 2.0, "epoch": 0}, step=0)  # another row of the same step
+    logger.sync()
+    logger.save()
+    assert [(r["step"], r["train/loss"], r["val/loss"]) for r in _rows(tmp_path)] == [
+        ("0", "", ""), ("0", "nan", ""), ("0", "", "2.0")]

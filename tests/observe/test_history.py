@@ -1,8 +1,6 @@
-"""metrics.csv kept whole: trimmed of episodes a resume runs again, rows written ahead of Lightning without doubles."""
+"""metrics.csv kept whole: trimmed of the episodes a resume runs again."""
 import csv
-import math
 
-from atheria.loggers import HistoryCSVLogger
 from atheria.observe.history import read_history, trim_history
 
 KILLED = ("episode,epoch,resources/ram_used_gb,step,train/loss,val/perplexity\n"
@@ -32,16 +30,3 @@ def test_trim_history_drops_the_episodes_after_the_resumed_checkpoint_atomically
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]  # no temp file left beside it
     assert trim_history(str(tmp_path), 2) == 0 and rows(tmp_path) == kept  # nothing past episode 2: untouched
     assert trim_history(str(tmp_path / "none"), 2) == 0  # a run that never wrote metrics
-
-
-def test_a_row_written_ahead_is_not_written_again_by_lightning(tmp_path):
-    logger = HistoryCSVLogger(save_dir=tmp_path, name="exp", version="")
-    logger.log_metrics({"episode": 1.0, "resources/ram_used_gb": 1.5}, step=0)  # buffered, as the monitor's row is
-    logger.log_ahead({"episode": 1.0, "train/loss": math.nan, "epoch": 0}, step=0)
-    assert [r["train/loss"] for r in rows(tmp_path / "exp")] == ["", "nan"]  # on disk, with the buffered row
-    logger.log_metrics({"episode": 1.0, "train/loss": math.nan, "epoch": 0}, step=0)  # Lightning's own call
-    logger.log_metrics({"episode": 1.0, "val/loss": 2.0, "epoch": 0}, step=0)  # another row of the same step
-    logger.sync()
-    logger.save()
-    assert [(r["step"], r["train/loss"], r["val/loss"]) for r in rows(tmp_path / "exp")] == [
-        ("0", "", ""), ("0", "nan", ""), ("0", "", "2.0")]
