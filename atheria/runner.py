@@ -15,7 +15,6 @@ from omegaconf import DictConfig, OmegaConf
 from atheria.config import check_runtime
 from atheria.debug_log import keep_debug_log, open_debug_log
 from atheria.errors import ConfigError, one_line
-from atheria.families import family_of
 from atheria.observe.history import trim_history
 from atheria.resume import law_identity, resolve_resume, restore_logs
 from atheria.session.kit import launcher_rank
@@ -28,7 +27,7 @@ from atheria.storage.layout import Layout
 from atheria.storage.lock import ExperimentLock, LockHeld
 from atheria.storage.paths import join, url_to_fs
 from atheria.sweeps import best_smoothed_loss, budget_spent, current_job_name
-from atheria.tasks import check, task_of
+from atheria.tasks import check, check_needs, session_settings, task_of
 from atheria.warmstart import read_source
 
 
@@ -66,23 +65,13 @@ def _check_local(root: str) -> None:
                           f"{accepted}") from None
 
 
-def _check_needs(cfg: DictConfig) -> None:
-    """Refuse, before any work, what would fail once training starts: a W&B logger without a login, a pretrained
-    model out of reach, an episode larger than the device's free memory."""
-    if cfg.task == "train":
-        from atheria.loggers import check_wandb_login
-
-        check_wandb_login(cfg.logger)
-    family_of(cfg).check_needs(cfg)
-
-
 def _budget_spent_line(cfg: DictConfig) -> Optional[str]:
     """When an earlier job of this session used the budget up, or the session is past its stop point: the line that
     skips this job, with when and by what the session started, the budget and its use; else None."""
     from atheria.session.kit import build_clock
 
     run = cfg.run
-    clock = build_clock(run, cfg.platform.session_clock)
+    clock = build_clock(session_settings(cfg))
     if not (budget_spent() or clock.should_stop()):
         return None
     origin = ("run.session_start" if run.session_start is not None else
@@ -148,7 +137,7 @@ def train(cfg: DictConfig) -> Outcome:
 def _session(cfg: DictConfig, local: Layout) -> Outcome:
     """One session of a validated, locked experiment: resume or start, fit, and say how it ended."""
     open_debug_log(local.logs)
-    _check_needs(cfg)
+    check_needs(cfg)
     remote: Optional[Layout] = Layout(cfg.storage.remote, cfg.name) if cfg.storage.remote else None
     if remote:
         _check_remote(remote)

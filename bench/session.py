@@ -14,11 +14,11 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
 from atheria.callbacks import build_callbacks
-from atheria.families import build_datamodule, build_module, family_of
+from atheria.families import build_datamodule, build_module
 from atheria.loggers import build_loggers
 from atheria.storage.layout import Layout
 from atheria.tasks import check
-from atheria.tasks.train import build_trainer
+from atheria.tasks.train import build_trainer, callback_settings
 
 
 class EpisodeTimer(Callback):
@@ -55,7 +55,7 @@ def train_session(cfg: DictConfig, log: Path, first: Optional[Callback] = None) 
         data = build_datamodule(cfg)
         data.setup("fit")
         total = cfg.run.total_episodes
-        machinery = build_callbacks(cfg, local, remote, total, family_of(cfg).key_metric)
+        machinery = build_callbacks(callback_settings(cfg), local, remote, total)
         trainer = build_trainer(cfg, total, [*([first] if first else []), timer, *machinery.callbacks],
                                 logger=build_loggers(cfg, local.logs))
         try:

@@ -52,3 +52,17 @@ def test_rooms_import_only_lower_rooms():
 def test_the_framework_neutral_rooms_know_no_model_family():
     known = {f"{a} -> {b}": files for (a, b), files in room_imports().items() if a in NEUTRAL and b in FAMILY_ROOMS}
     assert known == {}
+
+
+def test_the_framework_neutral_rooms_take_typed_settings_not_the_config():
+    """A whole config travels no lower than tasks/: the neutral rooms get frozen dataclasses (SessionSettings,
+    CallbackSettings) built once from the validated config."""
+    readers = sorted(str(p.relative_to(ATHERIA.parent)) for name in NEUTRAL for p in (ATHERIA / name).rglob("*.py")
+                     if any(isinstance(node, (ast.Import, ast.ImportFrom)) and
+                            any(n.split(".")[0] in ("omegaconf", "hydra") for n in _imported(node))
+                            for node in ast.walk(ast.parse(p.read_text()))))
+    assert readers == []
+
+
+def _imported(node):
+    return [node.module or ""] if isinstance(node, ast.ImportFrom) else [alias.name for alias in node.names]

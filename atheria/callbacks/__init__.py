@@ -1,12 +1,37 @@
-"""The progressive-training machinery as Lightning callbacks, and how a config assembles them."""
+"""The progressive-training machinery as Lightning callbacks, and how typed settings assemble them (the train task
+builds the settings from its config: atheria.tasks.train)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from omegaconf import DictConfig
-
+from atheria.session.kit import SessionSettings
 from atheria.storage.layout import Layout
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """run.early_stop: stop when `monitor` has not improved by `min_delta` in `patience` validations."""
+
+    monitor: str
+    patience: int
+    min_delta: float
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    """What the callbacks of one training session are built from, typed."""
+
+    session: SessionSettings
+    save_every: int  # run.save_every: episodes between local checkpoints
+    sync_every: int  # run.sync_every: episodes between mirrors to the remote (0: only at the end)
+    keep_best: int  # run.keep_best: best checkpoints kept beside last.ckpt
+    monitor_every: int  # run.monitor_every: episodes between resource reports (0: off)
+    plot_every: int  # run.plot_every: episodes between live plot refreshes (0: only at the end)
+    early_stop: Optional[EarlyStop]
+    key_metric: tuple[str, str]  # the family's logged metric that says how training goes, and its plot title
+    config: dict[str, Any]  # the composed config, secrets masked, for the report
+    launch: str  # the command that continues this run, for the report
 
 
 @dataclass
@@ -19,30 +44,36 @@ class Machinery:
     mirror: Optional[Any]
 
 
-def build_callbacks(cfg: DictConfig, local: Layout, remote: Optional[Layout], total: int,
-                    key_metric: tuple[str, str]) -> Machinery:
-    """Budget, signals and stop requests, two-tier checkpoints, status, progress, the end-of-run export, and the
-    resource monitor, plots (showing `key_metric`, the family's logged name and title) and report, wired to one
-    session kit (clock, mirror, shelf, guard)."""
+def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[Layout], total: int) -> Machinery:
+    """Budget, signals and stop requests, early stopping, two-tier checkpoints, status, progress, the end-of-run
+    export, and the history, resource monitor, plots and report, wired to one session kit (clock, mirror, shelf,
+    guard), in the order their end hooks must run: the plots before the report that shows them, all before
+    TieredCheckpoint's final mirror."""
     from atheria.callbacks.export import ExportCallback
-    from atheria.callbacks.observability import observability
+    from atheria.callbacks.history import EpisodeHistory
+    from atheria.callbacks.monitor import ResourceMonitor
+    from atheria.callbacks.plots import TrainingPlots
     from atheria.callbacks.progress import EpisodeProgressBar
+    from atheria.callbacks.report import TrainingReport
     from atheria.callbacks.session import SessionCallback
     from atheria.callbacks.tiered import TieredCheckpoint
     from atheria.session.kit import build_kit
     from atheria.session.outcome import SessionState
-    from atheria.sweeps import sweep_id
 
-    run = cfg.run
-    kit = build_kit(cfg.name, run, cfg.platform.session_clock, local, remote, total, sweep_id())
-    checkpoints = TieredCheckpoint(kit.shelf, run.save_every, run.sync_every, run.keep_best)
+    s = settings
+    kit = build_kit(s.session, local, remote, total)
+    checkpoints = TieredCheckpoint(kit.shelf, s.save_every, s.sync_every, s.keep_best)
     session = SessionCallback(kit.guard)
     early = []
-    if run.early_stop:
+    if s.early_stop:
         from lightning.pytorch.callbacks import EarlyStopping
 
-        early = [EarlyStopping(monitor=run.early_stop.monitor, patience=run.early_stop.patience,
-                               min_delta=run.early_stop.min_delta, mode="min")]
+        early = [EarlyStopping(monitor=s.early_stop.monitor, patience=s.early_stop.patience,
+                               min_delta=s.early_stop.min_delta, mode="min")]
     export = ExportCallback(local, lambda: session.status.state == SessionState.COMPLETED)
-    return Machinery([session, *early, export, *observability(cfg, local, remote, kit.clock, key_metric), checkpoints,
-                      EpisodeProgressBar()], session, checkpoints, kit.mirror)
+    history = EpisodeHistory(local.logs)
+    monitor = [ResourceMonitor(kit.clock, s.monitor_every)] if s.monitor_every > 0 else []
+    observe = [history, *monitor, TrainingPlots(history, local.logs, local.name, s.plot_every, s.key_metric),
+               TrainingReport(history, local, remote, s.config, s.launch)]
+    return Machinery([session, *early, export, *observe, checkpoints, EpisodeProgressBar()], session, checkpoints,
+                     kit.mirror)

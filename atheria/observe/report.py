@@ -3,11 +3,9 @@ the command that continues the run."""
 from __future__ import annotations
 
 import os
-import shlex
 from typing import Any, Optional
 
 import yaml
-from omegaconf import DictConfig
 
 from atheria.observe.figures import LIVE_NAME, SUMMARY_NAME
 from atheria.session.outcome import SessionState
@@ -28,18 +26,6 @@ OUTCOMES = {
 def report_name(name: str) -> str:
     """The report's file name: {name}_REPORT.md."""
     return f"{name}_REPORT.md"
-
-
-def launch_command(cfg: DictConfig) -> str:
-    """The command that continues this run: the Hydra overrides it was started with, minus any `ckpt_path`
-    (the default, last, resumes); outside Hydra (a notebook calling train), its name and local root."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        overrides = [o for o in HydraConfig.get().overrides.task if not o.lstrip("+~").startswith("ckpt_path=")]
-    else:
-        overrides = [f"name={cfg.name}", f"storage.local={cfg.storage.local}"]
-    return " ".join(["python train.py", *map(shlex.quote, overrides)])
 
 
 def experiment_files(local: Layout, also: list[str]) -> list[str]:

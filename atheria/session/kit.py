@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal, Optional, Protocol
+from typing import Literal, Optional
 
 from atheria.session.clock import BudgetClock, session_start
 from atheria.session.guard import SessionGuard
@@ -18,13 +18,17 @@ from atheria.storage.mirror import Mirror
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
 
-class RunSettings(Protocol):
-    """The keys of the config's `run` node a session is built from."""
+@dataclass(frozen=True)
+class SessionSettings:
+    """What a session is built from, typed; each task makes it once from its validated config (atheria.tasks)."""
 
-    max_hours: Optional[float]
-    stop_at: float
-    session_start: Optional[float]
-    final_sync_timeout: float
+    name: str  # the experiment's name
+    max_hours: Optional[float]  # run.max_hours: the session budget, None for unlimited
+    stop_at: float  # run.stop_at: the share of the budget after which the session stops itself
+    session_start: Optional[float]  # run.session_start: epoch seconds, None to take the platform's session clock
+    session_clock: Literal["runtime", "process"]  # platform.session_clock
+    final_sync_timeout: float  # run.final_sync_timeout: seconds the final mirror may take
+    sweep: Optional[str] = None  # the sweep this session's job belongs to
 
 
 @dataclass
@@ -47,21 +51,22 @@ def launcher_rank() -> int:
     return 0
 
 
-def build_clock(run: RunSettings, session_clock: Literal["runtime", "process"]) -> BudgetClock:
-    """The session's budget clock: run.max_hours and run.stop_at, counted from run.session_start or else the start
-    the platform's session clock names."""
-    return BudgetClock(run.max_hours, run.stop_at, session_start(session_clock, run.session_start))
+def build_clock(settings: SessionSettings) -> BudgetClock:
+    """The session's budget clock: max_hours and stop_at, counted from session_start or else the start the
+    platform's session clock names."""
+    return BudgetClock(settings.max_hours, settings.stop_at, session_start(settings.session_clock,
+                                                                          settings.session_start))
 
 
-def build_kit(name: str, run: RunSettings, session_clock: Literal["runtime", "process"], local: Layout,
-              remote: Optional[Layout], total: int, sweep: Optional[str] = None) -> Kit:
-    """Clock, mirror (rank zero, with a remote), shelf and guard of one session of experiment `name`, which ends at
-    `total` of its units; status.json goes to the mirror whenever the guard rewrites it."""
-    clock = build_clock(run, session_clock)
+def build_kit(settings: SessionSettings, local: Layout, remote: Optional[Layout], total: int) -> Kit:
+    """Clock, mirror (rank zero, with a remote), shelf and guard of one session, which ends at `total` of its units;
+    status.json goes to the mirror whenever the guard rewrites it."""
+    clock = build_clock(settings)
     mirror = Mirror(local.root, remote.root) if remote and launcher_rank() == 0 else None
-    shelf = Shelf(local, clock, mirror, run.final_sync_timeout)
+    shelf = Shelf(local, clock, mirror, settings.final_sync_timeout)
     status_rel = local.rel("logs", STATUS_NAME)
-    guard = SessionGuard(clock, Status(name, total, budget_hours=run.max_hours, sweep=sweep), local.logs,
+    status = Status(settings.name, total, budget_hours=settings.max_hours, sweep=settings.sweep)
+    guard = SessionGuard(clock, status, local.logs,
                          publish=(lambda: mirror.submit([status_rel])) if mirror else (lambda: None),
                          remote_logs_dir=remote.logs if remote else None)
     return Kit(clock, mirror, shelf, guard)

@@ -20,8 +20,8 @@ from atheria.session.outcome import Outcome, SessionState, final_words
 from atheria.session.shelf import LAST
 from atheria.storage.layout import Layout
 from atheria.storage.paths import is_remote
-from atheria.sweeps import mark_budget_spent, sweep_id
-from atheria.tasks import where, write_config
+from atheria.sweeps import mark_budget_spent
+from atheria.tasks import session_settings, where, write_config
 
 if TYPE_CHECKING:
     from atheria.rl.loop import Scheduler
@@ -101,7 +101,7 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
         restore_agent(algo, cfg.rl.algo, ckpt["agent"], resume.source)
     algo.set_logger(Logger(None, [ProgressCSV(local.logs, lambda: train_env.episode)]))
 
-    kit = build_kit(cfg.name, cfg.run, cfg.platform.session_clock, local, remote, total, sweep_id())
+    kit = build_kit(session_settings(cfg), local, remote, total)
     checkpoints = SchedulerCheckpoints(kit.shelf, cfg.run.keep_best)
     scheduler = Scheduler(cfg, algo, train_env, eval_env, checkpoints,
                           scheduled_of(ckpt) if ckpt else Scheduled(train_env.base))

@@ -6,10 +6,12 @@ import logging
 import os
 import sys
 import warnings
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from atheria.callbacks import CallbackSettings, EarlyStop, build_callbacks
+from atheria.config.secrets import redacted
 from atheria.families import build_datamodule, build_module, family_of
 from atheria.resume import Resume
 from atheria.session.kit import launcher_rank
@@ -17,7 +19,7 @@ from atheria.session.outcome import Outcome, SessionState, final_words
 from atheria.session.status import read_status
 from atheria.storage.layout import Layout
 from atheria.sweeps import best_smoothed_loss, mark_budget_spent
-from atheria.tasks import where, write_config
+from atheria.tasks import launch_command, session_settings, where, write_config
 
 if TYPE_CHECKING:
     from atheria.warmstart import Source
@@ -56,6 +58,13 @@ def silence_known_warnings() -> None:
     logging.getLogger("transformers.modeling_utils").addFilter(_DropNoise())
 
 
+def check_needs(cfg: DictConfig) -> None:
+    """A W&B logger needs a login (or WANDB_MODE=offline) before training starts."""
+    from atheria.loggers import check_wandb_login
+
+    check_wandb_login(cfg.logger)
+
+
 def describe(cfg: DictConfig) -> str:
     """One line saying what this run trains, how long, and where."""
     return f"{cfg.name}: {family_of(cfg).describe(cfg)} {where(cfg)}"
@@ -83,6 +92,17 @@ def _already_complete(cfg: DictConfig, local: Layout, resume: Optional[Resume], 
     return True
 
 
+def callback_settings(cfg: DictConfig) -> CallbackSettings:
+    """The typed settings of the session's callbacks, from a validated config."""
+    run, early = cfg.run, cfg.run.early_stop
+    return CallbackSettings(
+        session=session_settings(cfg), save_every=run.save_every, sync_every=run.sync_every, keep_best=run.keep_best,
+        monitor_every=run.monitor_every, plot_every=run.plot_every,
+        early_stop=EarlyStop(early.monitor, early.patience, early.min_delta) if early else None,
+        key_metric=family_of(cfg).key_metric,
+        config=cast(dict[str, Any], OmegaConf.to_container(redacted(cfg))), launch=launch_command(cfg))
+
+
 def build_trainer(cfg: DictConfig, max_steps: int, callbacks: list[Any], **kwargs: Any) -> Any:
     """The Lightning Trainer of cfg.trainer for `max_steps` episodes: the run's, `atheria estimate`'s and bench's."""
     from hydra.utils import instantiate
@@ -99,7 +119,6 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
 
     import lightning.pytorch as pl
 
-    from atheria.callbacks import build_callbacks
     from atheria.callbacks.tiered import AtomicCheckpointIO
     from atheria.loggers import build_loggers
 
@@ -121,7 +140,7 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
         return Outcome(0, best_smoothed_loss(local.logs))
     if resume:
         print(resume.line)
-    machinery = build_callbacks(cfg, local, remote, total, family_of(cfg).key_metric)
+    machinery = build_callbacks(callback_settings(cfg), local, remote, total)
     trainer = build_trainer(cfg, total, machinery.callbacks, logger=build_loggers(cfg, local.logs),
                             plugins=[AtomicCheckpointIO()])
     try:
