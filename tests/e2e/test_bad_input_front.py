@@ -41,7 +41,8 @@ def test_a_misspelled_key_in_a_sweep_is_refused_before_hydra_writes_its_multirun
     assert list(tmp_path.iterdir()) == []  # no {root}/sweeps/multirun.yaml
 
 
-@pytest.mark.parametrize("value", ["abc", "nan", "inf", f"{time.time() + 86400:.0f}"])
+@pytest.mark.parametrize("value", ["abc", "nan", "inf", f"{time.time() + 86400:.0f}"],
+                         ids=["text", "nan", "inf", "tomorrow"])
 def test_a_session_start_that_is_no_past_epoch_time_is_refused(tmp_path, value):
     proc = run_train(tmp_path / "out", f"run.session_start={value}", cwd=tmp_path)
     assert_refused(proc, "run.session_start=", "epoch seconds", "not in the future")
