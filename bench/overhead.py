@@ -10,7 +10,8 @@ plain loop's episode of the same index (its own law, optimizer and states) and t
 moment of a shared machine, whose speed drifts by a third within seconds. Result: seconds per episode of the Trainer
 over the plain loop (the plain loop's episodes per second over the Trainer's), the median over repetitions, the first
 two episodes excluded as warm-up. Both run at 32-bit precision (on a GPU the framework defaults to 16-mixed, which
-this loop does not model). The plain loop must reproduce the Trainer's per-episode losses exactly.
+this loop does not model) and without held-out evaluations (run.eval_every=0: they are work a user asks for, not
+the framework's cost). The plain loop must reproduce the Trainer's per-episode losses exactly.
 """
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ class PlainLoop:
         cfg, q = self.cfg, self.q
         psi0 = initial_state(cfg.seed, index, q["batch_size"], q["grid_size"], cfg.model.d_state).to(self.dev)
         psif = rollout(self.law, psi0, self.physics, cfg.seed, index, index)
-        loss = episode_losses(psi0, psif, self.weights, q["survival_target"], q["alive_threshold"])["loss"]
+        loss = episode_losses(psi0, psif, self.weights, q["objective"], q["survival_target"],
+                              q["alive_threshold"])["loss"]
         self.optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.law.parameters(), cfg.optim.grad_clip)
@@ -102,7 +104,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     with tempfile.TemporaryDirectory(prefix="atheria-bench-overhead-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         for rep in range(preset["repeats"]):
-            cfg = compose(work / f"run{rep}", "preset=quick", "run.max_hours=24",
+            cfg = compose(work / f"run{rep}", "preset=quick", "run.max_hours=24", "run.eval_every=0",
                           f"run.total_episodes={preset['episodes']}", "trainer.precision=32-true")
             gc.collect()
             alternate = Alternate(PlainLoop(cfg))

@@ -1,8 +1,8 @@
 """`python -m bench [--quick] [NAME ...]` (or `python bench/run.py`): run the benchmarks, each in its own process,
 pass their explanations through, and end with every `RESULT <name> <value> <unit>` line.
 
-    python -m bench --quick              # all seven, the short variants for a 2-core CPU (a few minutes)
-    python -m bench                      # all seven, the full variants (for a GPU; long on a CPU)
+    python -m bench --quick              # all eight, the short variants for a 2-core CPU (about 20 minutes)
+    python -m bench                      # all eight, the full variants (for a GPU; long on a CPU)
     python -m bench --quick memory budget
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from bench.common import REPO, machine  # noqa: E402
 
-BENCHMARKS = ("overhead", "mirror", "remote_lag", "budget", "memory", "throughput", "startup")
+BENCHMARKS = ("overhead", "mirror", "remote_lag", "budget", "memory", "throughput", "startup", "science")
 
 
 def run_one(name: str, quick: bool) -> tuple[int, list[str]]:

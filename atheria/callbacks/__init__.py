@@ -29,6 +29,8 @@ class CallbackSettings:
     monitor_every: int  # run.monitor_every: episodes between resource reports (0: off)
     plot_every: int  # run.plot_every: episodes between live plot refreshes (0: only at the end)
     early_stop: Optional[EarlyStop]
+    evaluate_every: int  # episodes between the module's held-out evaluations (0: none), each at a save; when set,
+    # val/loss ranks the checkpoints saved at those episodes
     key_metric: tuple[str, str]  # the family's logged metric that says how training goes, and its plot title
     config: dict[str, Any]  # the composed config, secrets masked, for the report
     launch: str  # the command that continues this run, for the report
@@ -49,6 +51,7 @@ def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[
     export, and the history, resource monitor, plots and report, wired to one session kit (clock, mirror, shelf,
     guard), in the order their end hooks must run: the plots before the report that shows them, all before
     TieredCheckpoint's final mirror."""
+    from atheria.callbacks.evaluation import HeldOutEvaluation
     from atheria.callbacks.export import ExportCallback
     from atheria.callbacks.history import EpisodeHistory
     from atheria.callbacks.monitor import ResourceMonitor
@@ -62,7 +65,11 @@ def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[
 
     s = settings
     kit = build_kit(s.session, local, remote, total)
-    checkpoints = TieredCheckpoint(kit.shelf, s.save_every, s.sync_every, s.keep_best)
+    history = EpisodeHistory(local.logs)
+    evaluation = HeldOutEvaluation(s.evaluate_every, s.save_every, history) if s.evaluate_every else None
+    checkpoints = TieredCheckpoint(kit.shelf, s.save_every, s.sync_every, s.keep_best,
+                                   monitor="val/loss" if evaluation else "train/loss_smooth",
+                                   scores=evaluation.scores if evaluation else None)
     session = SessionCallback(kit.guard)
     early = []
     if s.early_stop:
@@ -71,9 +78,9 @@ def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[
         early = [EarlyStopping(monitor=s.early_stop.monitor, patience=s.early_stop.patience,
                                min_delta=s.early_stop.min_delta, mode="min")]
     export = ExportCallback(local, lambda: session.status.state == SessionState.COMPLETED)
-    history = EpisodeHistory(local.logs)
     monitor = [ResourceMonitor(kit.clock, s.monitor_every)] if s.monitor_every > 0 else []
     observe = [history, *monitor, TrainingPlots(history, local.logs, local.name, s.plot_every, s.key_metric),
                TrainingReport(history, local, remote, s.config, s.launch)]
-    return Machinery([session, *early, export, *observe, checkpoints, EpisodeProgressBar()], session, checkpoints,
-                     kit.mirror)
+    evaluating = [evaluation] if evaluation else []
+    return Machinery([session, *early, export, *observe, *evaluating, checkpoints, EpisodeProgressBar()], session,
+                     checkpoints, kit.mirror)

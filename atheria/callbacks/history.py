@@ -34,7 +34,7 @@ class EpisodeHistory(Callback):
         if not trainer.sanity_checking:
             self.record(trainer.global_step, trainer.callback_metrics, "val/")
 
-    def record(self, episode: int, metrics: Mapping[str, Any], prefix: str) -> None:
+    def record(self, episode: int, metrics: Mapping[str, Any], prefix: str = "") -> None:
         """Note the metrics under `prefix` (Lightning logs scalars only) as those of `episode`; later values win."""
         values = {k: float(v) for k, v in metrics.items() if k.startswith(prefix)}
         if values:

@@ -10,6 +10,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
 from atheria.callbacks.history import EpisodeHistory
+from atheria.observe.baselines import Baselines
 from atheria.observe.figures import LIVE_NAME, SUMMARY_NAME, Row, live_figure, save_png, summary_figure
 from atheria.session.events import read_events
 
@@ -36,20 +37,20 @@ class TrainingPlots(Callback):
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         if self._drawing is not None:
             self._drawing.join()
-        self.draw(summary=True)
+        self.draw(summary=True, baselines=getattr(pl_module, "baselines", None))
 
     def drawing(self) -> bool:
         """Whether a live plot is being drawn in the background now."""
         return self._drawing is not None and self._drawing.is_alive()
 
-    def draw(self, summary: bool, rows: Optional[Sequence[Row]] = None) -> None:
-        """Draw the live plot (and the summary) of `rows` (default: the history now); a picture that fails is
-        reported, never allowed to end the run."""
+    def draw(self, summary: bool, rows: Optional[Sequence[Row]] = None, baselines: Optional[Baselines] = None) -> None:
+        """Draw the live plot (and the summary, with the module's trivial baselines when it measured them) of `rows`
+        (default: the history now); a picture that fails is reported, never allowed to end the run."""
         rows = self.history.rows() if rows is None else rows
         try:
             save_png(live_figure(rows, self.name), os.path.join(self.logs_dir, LIVE_NAME))
             if summary:
-                fig = summary_figure(rows, read_events(self.logs_dir), self.name, self.key_metric)
+                fig = summary_figure(rows, read_events(self.logs_dir), self.name, self.key_metric, baselines)
                 save_png(fig, os.path.join(self.logs_dir, SUMMARY_NAME))
         except Exception as exc:  # a plot is worth less than the run's final save and mirror that follow it
             self.say(f"Warning: could not draw the training plots ({type(exc).__name__}: {exc}); training goes on.")

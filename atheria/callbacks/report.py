@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
 from atheria.callbacks.history import EpisodeHistory
+from atheria.observe.baselines import Baselines
 from atheria.observe.report import experiment_files, report_markdown, report_name
 from atheria.observe.training_log import LOG_NAME, dumps, training_log
 from atheria.session.events import read_events
@@ -29,15 +30,16 @@ class TrainingReport(Callback):
 
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         try:
-            self.write(_best(trainer.checkpoint_callback))
+            self.write(_best(trainer.checkpoint_callback), getattr(pl_module, "baselines", None))
         except Exception as exc:  # a report is worth less than the final save and mirror that follow it
             self.say(f"Warning: could not write the training report ({type(exc).__name__}: {exc}).")
 
-    def write(self, best: Optional[dict[str, Any]]) -> None:
-        """Build the log from the history, timeline, status and manifest; write the JSON and the report."""
+    def write(self, best: Optional[dict[str, Any]], baselines: Optional[Baselines] = None) -> None:
+        """Build the log from the history, timeline, status, manifest and the module's trivial baselines (when it
+        measured them); write the JSON and the report."""
         logs, name = self.local.logs, self.local.name
         log = training_log(name, self.config, self.command, read_status(logs), self.history.rows(),
-                           read_events(logs), read_manifest(self.local.checkpoints), best)
+                           read_events(logs), read_manifest(self.local.checkpoints), best, baselines)
         also = [self.local.rel("logs", LOG_NAME), self.local.rel("logs", report_name(name))]
         if best:
             also.append(self.local.rel("checkpoints", BEST_FINAL))

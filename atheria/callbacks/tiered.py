@@ -8,10 +8,11 @@ import os
 import re
 import shutil
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 from weakref import proxy
 
 import lightning.pytorch as pl
+import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 from typing_extensions import override
@@ -39,19 +40,40 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class TieredCheckpoint(ModelCheckpoint):
     """Saves every `save_every` episodes and at any stop, keeps the best N by `monitor` plus last.ckpt, copies the
     best (else the last) to best-final.ckpt at the end of every session, writes latest.json, and mirrors
-    checkpoints and logs every `sync_every` episodes and at the end."""
+    checkpoints and logs every `sync_every` episodes and at the end. `scores(step)`: the figures measured at that
+    very episode (a held-out evaluation), or None; when given, only checkpoints saved where it has figures compete
+    for the best N, by its `monitor`, and the saves between only renew last.ckpt. Default: every save competes, by
+    the logged `monitor`."""
 
     def __init__(self, shelf: Shelf, save_every: int, sync_every: int, keep_best: int,
-                 monitor: str = "train/loss_smooth", mode: str = "min") -> None:
+                 monitor: str = "train/loss_smooth", mode: str = "min",
+                 scores: Optional[Callable[[int], Optional[dict[str, float]]]] = None) -> None:
         super().__init__(dirpath=shelf.local.checkpoints, filename="ep{step:06d}", auto_insert_metric_name=False,
                          every_n_train_steps=save_every, save_last=True, monitor=monitor, mode=mode,
                          save_top_k=keep_best, enable_version_counter=False)
         self.local, self.clock, self.mirror = shelf.local, shelf.clock, shelf.mirror
         self.sync_every = sync_every
+        self.scores = scores
         self.shelf = shelf
         self._steps: dict[str, int] = {}
 
     # local tier ----------------------------------------------------------------------------------------------
+    @override
+    def _save_topk_checkpoint(self, trainer: "pl.Trainer", monitor_candidates: dict[str, Any]) -> None:
+        if self.scores is None or self.scores(trainer.global_step) is not None:
+            super()._save_topk_checkpoint(trainer, monitor_candidates)
+
+    @override
+    def _monitor_candidates(self, trainer: "pl.Trainer") -> dict[str, Any]:
+        candidates = super()._monitor_candidates(trainer)
+        if self.scores is not None:
+            fresh = self.scores(trainer.global_step) or {}
+            candidates.update({k: torch.tensor(v) for k, v in fresh.items()})
+            # Lightning defers every save, last.ckpt's too, while the monitor is missing; between evaluations it is
+            # a placeholder that _save_topk_checkpoint never ranks.
+            candidates.setdefault(self.monitor, torch.tensor(float("inf")))
+        return candidates
+
     @override
     def _save_checkpoint(self, trainer: "pl.Trainer", filepath: str) -> None:
         t0 = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import lightning.pytorch as pl
+from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from atheria.qca.state import initial_state
@@ -31,9 +32,16 @@ class EpisodeStream(IterableDataset):
 class EpisodeDataModule(pl.LightningDataModule):
     """Feeds episode initial states; the index comes from the trainer's step, so a resume continues exactly."""
 
-    def __init__(self, seed: int, batch_size: int, grid_size: int, d_state: int) -> None:
+    def __init__(self, seed: int, batch_size: int, grid_size: int, d_state: int, held_out: int = 0) -> None:
         super().__init__()
         self.seed, self.batch_size, self.grid_size, self.d_state = seed, batch_size, grid_size, d_state
+        self.held_out_episodes = held_out
+
+    def held_out(self) -> list[Tensor]:
+        """The initial states of the held-out episodes (no training episode plays them), the same in every
+        session."""
+        return [initial_state(self.seed, i, self.batch_size, self.grid_size, self.d_state, held_out=True)
+                for i in range(self.held_out_episodes)]
 
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer

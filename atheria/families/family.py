@@ -26,3 +26,5 @@ class Family:
     describe: Callable[[DictConfig], str]  # what a run trains, in a few words
     law_steps: Callable[[DictConfig], int]  # law forwards in an episode, timed one by one; 0 when there is no law
     cell_steps: Optional[Callable[[DictConfig], int]]  # cell-steps of one episode, to plan from a speed; None: none
+    evaluate_every: Callable[[DictConfig], int]  # episodes between the module's own held-out evaluations (its
+    # evaluate(): val/loss ranks the checkpoints saved then); 0: none, checkpoints are ranked by train/loss_smooth

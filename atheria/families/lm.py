@@ -84,4 +84,5 @@ def law_steps(cfg: DictConfig) -> int:
 LM = Family(name="lm", module_class="atheria.modules.lm:LMModule",
             key_metric=("val/perplexity", "validation perplexity"), check=check,
             check_needs=check_pretrained, build_module=build_module, build_datamodule=build_datamodule,
-            law_keys=law_keys, describe=describe, law_steps=law_steps, cell_steps=None)
+            law_keys=law_keys, describe=describe, law_steps=law_steps, cell_steps=None,
+            evaluate_every=lambda cfg: 0)

@@ -20,7 +20,7 @@ PHYSICS_KEYS = ("steps", "gamma", "normalize", "checkpoint_steps", "bptt_window"
 def check(cfg: DictConfig) -> None:
     """The law's architecture and size, the grid it fits, the physics and the loss weights."""
     from atheria.models import ARCHITECTURES, LAWS
-    from atheria.qca import NORMALIZATIONS
+    from atheria.qca import NORMALIZATIONS, OBJECTIVES
 
     arch = require(cfg, "model.arch", lambda v: v in ARCHITECTURES, ", ".join(ARCHITECTURES))
     require(cfg, "model.d_state", positive_int, "a positive integer (typically 4, 8, 16 or 32)")
@@ -36,8 +36,14 @@ def check(cfg: DictConfig) -> None:
             f"an integer from 0 (full backpropagation) to qca.steps={steps}")
     require(cfg, "qca.noise", lambda v: isinstance(v, bool), "true or false")
     require(cfg, "qca.compile", lambda v: isinstance(v, bool), "true or false")
+    require(cfg, "qca.objective", lambda v: v in OBJECTIVES, ", ".join(OBJECTIVES))
+    require(cfg, "qca.alive_threshold", lambda v: is_number(v) and v > 0, "a positive number (default 0.1)")
+    require(cfg, "run.eval_every", non_negative_int, "an integer >= 0 (0: no held-out evaluation)")
+    require(cfg, "run.eval_episodes", lambda v: non_negative_int(v) and (v > 0 or not cfg.run.eval_every),
+            "a positive integer (0 only with run.eval_every=0)")
     for term in ("survival", "symmetry", "complexity"):
         require(cfg, f"qca.weights.{term}", lambda v: is_number(v) and v >= 0, "a number >= 0")
+    require(cfg, "qca.weights", lambda w: sum(w.values()) > 0, "weights whose sum is positive")
 
 
 def check_memory(cfg: DictConfig) -> None:
@@ -68,14 +74,16 @@ def build_module(cfg: DictConfig) -> QCAModule:
     return QCAModule(arch=cfg.model.arch, d_state=cfg.model.d_state, hidden_channels=cfg.model.hidden_channels,
                      physics={k: qca[k] for k in PHYSICS_KEYS}, weights=qca["weights"],
                      survival_target=qca["survival_target"], alive_threshold=qca["alive_threshold"], lr=cfg.optim.lr,
-                     weight_decay=cfg.optim.weight_decay, smoothing=cfg.run.smoothing, seed=cfg.seed)
+                     weight_decay=cfg.optim.weight_decay, smoothing=cfg.run.smoothing, seed=cfg.seed,
+                     objective=qca["objective"])
 
 
 def build_datamodule(cfg: DictConfig) -> EpisodeDataModule:
     """Seeded QCA episodes: each a function of (seed, episode index), so a resumed run continues exactly."""
     from atheria.data import EpisodeDataModule
 
-    return EpisodeDataModule(cfg.seed, cfg.qca.batch_size, cfg.qca.grid_size, cfg.model.d_state)
+    return EpisodeDataModule(cfg.seed, cfg.qca.batch_size, cfg.qca.grid_size, cfg.model.d_state,
+                             held_out=cfg.run.eval_episodes)
 
 
 def law_keys(cfg: DictConfig) -> list[str]:
@@ -103,4 +111,5 @@ def cell_steps(cfg: DictConfig) -> int:
 QCA = Family(name="qca", module_class="atheria.modules.qca:QCAModule",
              key_metric=("train/survival_rate", "survival rate"), check=check,
              check_needs=check_memory, build_module=build_module, build_datamodule=build_datamodule,
-             law_keys=law_keys, describe=describe, law_steps=law_steps, cell_steps=cell_steps)
+             law_keys=law_keys, describe=describe, law_steps=law_steps, cell_steps=cell_steps,
+             evaluate_every=lambda cfg: cfg.run.eval_every)

@@ -1,16 +1,20 @@
 """The QCA LightningModule: one training step is one episode of one M-law."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor
 
 from atheria.models import build_law
+from atheria.observe.baselines import Baselines
 from atheria.qca import LossWeights, Physics, episode_losses, rollout
+from atheria.qca.baselines import Scoring, gain_over, mean_terms, trivial_scores
 
 LOGGED = ("survival", "symmetry", "complexity", "survival_rate", "energy_ratio")
+GAIN = "qca/gain_over_trivial"
 
 
 class QCAModule(pl.LightningModule):
@@ -18,7 +22,8 @@ class QCAModule(pl.LightningModule):
 
     def __init__(self, arch: str, d_state: int, hidden_channels: int, physics: dict[str, Any],
                  weights: dict[str, float], survival_target: float = 0.8, alive_threshold: float = 0.1,
-                 lr: float = 1e-4, weight_decay: float = 1e-5, smoothing: float = 0.1, seed: int = 42) -> None:
+                 lr: float = 1e-4, weight_decay: float = 1e-5, smoothing: float = 0.1, seed: int = 42,
+                 objective: str = "reference") -> None:
         super().__init__()
         self.save_hyperparameters()
         self.law = build_law(arch, d_state, hidden_channels)
@@ -26,12 +31,39 @@ class QCAModule(pl.LightningModule):
         self.weights = LossWeights(**weights)
         # Exponential moving average of the loss, saved in checkpoints so a resume continues it exactly.
         self.register_buffer("loss_smooth", torch.tensor(float("nan")))
+        self.scoring = Scoring.of(self.physics, self.weights, objective, survival_target, alive_threshold)
+        self.baselines: Optional[Baselines] = None  # the trivial laws' held-out scores, measured at fit start
+        self._held_out: list[Tensor] = []
+
+    def on_fit_start(self) -> None:
+        """Score the trivial laws on the data's held-out episodes (none: no baselines) and say so."""
+        held_out = getattr(self.trainer.datamodule, "held_out", None)
+        self._held_out = [psi0.to(self.device) for psi0 in held_out()] if held_out else []
+        if self._held_out:
+            scores = trivial_scores(self._held_out, self.scoring)
+            self.baselines = Baselines("val/loss", scores, len(self._held_out), GAIN)
+            rank_zero_only(print)(self.baselines.line())
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """The law's objective, terms and metrics on the held-out episodes (as val/*), and its gain over the best
+        trivial law."""
+        training = self.law.training
+        self.law.eval()
+        try:
+            scores = mean_terms(self.law, self._held_out, self.scoring)
+        finally:
+            self.law.train(training)
+        out = {f"val/{k}": v for k, v in scores.items()}
+        if self.baselines is not None:
+            out[GAIN] = gain_over(self.baselines.best()[1], scores["loss"])
+        return out
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         episode, sample = int(batch["episode"]), int(batch["sample"])
         hp = self.hparams
         psif = rollout(self.law, batch["psi0"], self.physics, hp.seed, episode, sample)
-        out = episode_losses(batch["psi0"], psif, self.weights, hp.survival_target, hp.alive_threshold)
+        out = episode_losses(batch["psi0"], psif, self.weights, hp.objective, hp.survival_target, hp.alive_threshold)
         loss = out["loss"].detach()
         first = torch.isnan(self.loss_smooth)
         self.loss_smooth.copy_(torch.where(first, loss, self.loss_smooth + hp.smoothing * (loss - self.loss_smooth)))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from atheria.observe.baselines import Baselines
 from atheria.observe.history import LOSS, SMOOTH
 from atheria.session.outcome import SessionState
 from atheria.storage.atomic import write_bytes_atomic
@@ -33,15 +34,23 @@ def _empty(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
 
 
-def _loss_panel(ax: Axes, rows: Sequence[Row], resumes: Sequence[float] = ()) -> None:
-    """Raw loss thin and faint, smoothed loss on top, dotted lines where a session resumed."""
-    ax.set_title("loss")
+def _loss_panel(ax: Axes, rows: Sequence[Row], resumes: Sequence[float] = (),
+                baselines: Optional[Baselines] = None) -> None:
+    """Raw loss thin and faint, smoothed loss on top, dotted lines where a session resumed; with baselines, the
+    held-out loss as points and each trivial answer's held-out loss as a dashed line."""
+    ax.set_title("loss" if baselines is None else "loss, and held-out loss beside trivial baselines")
     episodes, loss = series(rows, LOSS)
     if not episodes:
         _empty(ax, "no episodes yet")
         return
     ax.plot(episodes, loss, lw=0.8, alpha=0.4, label="loss")
     ax.plot(*series(rows, SMOOTH), lw=1.6, label="smoothed")
+    if baselines is not None:
+        held = series(rows, baselines.metric)
+        if held[0]:
+            ax.plot(*held, marker="o", ms=4, lw=1.0, color="black", label=f"{baselines.metric} (held out)")
+        for (label, value), colour in zip(baselines.scores.items(), ("tab:red", "tab:purple", "tab:brown")):
+            ax.axhline(value, ls="--", lw=1.0, color=colour, label=f"{label}: {value:.4g}")
     for episode in resumes:
         ax.axvline(episode, ls=":", color="grey", lw=0.8)
     ax.set_xlabel("episode")
@@ -107,13 +116,13 @@ def live_figure(rows: Sequence[Row], name: str) -> Figure:
 
 
 def summary_figure(rows: Sequence[Row], events: Sequence[dict[str, Any]], name: str,
-                   key_metric: tuple[str, str]) -> Figure:
-    """Four panels over the whole run: loss, the key metric (the family's: logged name, title), the checkpoint
-    timeline, the loss distribution."""
+                   key_metric: tuple[str, str], baselines: Optional[Baselines] = None) -> Figure:
+    """Four panels over the whole run: loss (with the held-out loss and the trivial baselines, when measured), the
+    key metric (the family's: logged name, title), the checkpoint timeline, the loss distribution."""
     fig = Figure(figsize=(12, 8), layout="constrained")
     FigureCanvasAgg(fig)
     loss_ax, key_ax, timeline_ax, dist_ax = fig.subplots(2, 2).flat
-    _loss_panel(loss_ax, rows, [e["episode"] for e in events if e.get("event") == "resume"])
+    _loss_panel(loss_ax, rows, [e["episode"] for e in events if e.get("event") == "resume"], baselines)
     _key_metric_panel(key_ax, rows, key_metric)
     _timeline_panel(timeline_ax, events)
     _distribution_panel(dist_ax, rows)

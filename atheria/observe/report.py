@@ -75,12 +75,31 @@ def _best_line(best: Optional[dict[str, Any]], local: Layout) -> str:
             f"also kept as `{local.rel('checkpoints', BEST_FINAL)}`.")
 
 
+def _baselines_section(record: Optional[dict[str, Any]]) -> list[str]:
+    """The trivial answers' held-out scores and the model's, and what the gain says."""
+    if not record:
+        return []
+    lines = ["## Beside trivial baselines", "",
+             f"On {record['episodes']} held-out episodes (never trained on), `{record['metric']}`, lower is better:",
+             "", "| | held-out loss |", "|---|---|"]
+    lines += [f"| {label} | {value:.6g} |" for label, value in record["scores"].items()]
+    if record["model_best"] is None:
+        return lines + ["", "No held-out evaluation of the model yet (every `run.eval_every` episodes).", ""]
+    lines += [f"| this run, best evaluation | {record['model_best']:.6g} |",
+              f"| this run, last evaluation | {record['model_last']:.6g} |", "",
+              f"`{record['gain_metric']}` = (best trivial - model) / |best trivial|: best "
+              f"{record['model_best_gain']:.3f}, last {record['model_last_gain']:.3f} (0: no better than "
+              f"{record['best']}; below 0: worse).", ""]
+    return lines
+
+
 def report_markdown(log: dict[str, Any], local: Layout, remote: Optional[Layout], files: list[str]) -> str:
     """{name}_REPORT.md from the training log: outcome, figures, best checkpoint, sessions, config, files, resume."""
     lines = [f"# {log['name']}: training report", "",
              f"Written {log['written']}, at the end of session {len(log['sessions'])}.", "",
              "## Outcome", "", *_outcome(log), "",
              "## Figures", "", f"![training summary]({SUMMARY_NAME})", "", f"![loss]({LIVE_NAME})", "",
+             *_baselines_section(log.get("baselines")),
              "## Best checkpoint", "", _best_line(log["checkpoints"]["best"], local), "",
              "## Sessions", "", *_sessions_table(log["sessions"]), ""]
     if remote:

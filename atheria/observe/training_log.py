@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict
 from typing import Any, Optional, Sequence
 
+from atheria.observe.baselines import Baselines
 from atheria.observe.history import LOSS, SMOOTH
 from atheria.session.status import Status, utc_iso
 from atheria.storage.manifest import Manifest
@@ -60,10 +61,22 @@ def final_metrics(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     return dict(sorted(final.items()))
 
 
+def _baselines(baselines: Optional[Baselines], rows: Sequence[dict[str, float]]) -> Optional[dict[str, Any]]:
+    """The baselines' record, with the run's best and last held-out score and gain (None until measured)."""
+    if baselines is None:
+        return None
+    held = [(r[baselines.metric], r.get(baselines.gain)) for r in rows
+            if baselines.metric in r and math.isfinite(r[baselines.metric])]
+    best = min(held, key=lambda p: p[0]) if held else (None, None)
+    return {**baselines.as_dict(), "model_best": best[0], "model_best_gain": best[1],
+            "model_last": held[-1][0] if held else None, "model_last_gain": held[-1][1] if held else None}
+
+
 def training_log(name: str, config: dict[str, Any], command: str, status: Optional[Status],
                  rows: Sequence[dict[str, float]], events: Sequence[dict[str, Any]], manifest: Optional[Manifest],
-                 best: Optional[dict[str, Any]]) -> dict[str, Any]:
-    """The log as a dict: everything the report says, plus every episode's losses and metrics."""
+                 best: Optional[dict[str, Any]], baselines: Optional[Baselines] = None) -> dict[str, Any]:
+    """The log as a dict: everything the report says, plus every episode's losses and metrics, and the trivial
+    baselines with the run's best held-out score beside them."""
     others = sorted({k for r in rows for k in r} - {"episode", LOSS, SMOOTH})
     return _finite({
         "name": name,
@@ -78,6 +91,7 @@ def training_log(name: str, config: dict[str, Any], command: str, status: Option
         "metrics": {"final": final_metrics(rows),
                     "per_episode": [{"episode": int(r["episode"]), **{k: r[k] for k in others if k in r}}
                                     for r in rows if any(k in r for k in others)]},
+        "baselines": _baselines(baselines, rows),
         "checkpoints": {"best": best, "latest": asdict(manifest) if manifest else None},
         "sessions": sessions(events),
     })

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 
 _SEED_STRIDE = 1_000_003  # keeps (seed, episode) pairs from colliding for any realistic episode count
+HELD_OUT_SALT = 2  # the held-out episodes' stream: training plays salt 0, the noise curriculum draws from salt 1
 
 
 def episode_generator(seed: int, episode: int, salt: int = 0) -> torch.Generator:
@@ -12,9 +13,10 @@ def episode_generator(seed: int, episode: int, salt: int = 0) -> torch.Generator
     return torch.Generator().manual_seed((seed * _SEED_STRIDE + episode) * 8 + salt)
 
 
-def initial_state(seed: int, episode: int, batch: int, grid: int, d_state: int) -> Tensor:
-    """A random complex Gaussian psi with mean cell density 1, a pure function of (seed, episode)."""
-    g = episode_generator(seed, episode)
+def initial_state(seed: int, episode: int, batch: int, grid: int, d_state: int, held_out: bool = False) -> Tensor:
+    """A random complex Gaussian psi with mean cell density 1, a pure function of (seed, episode); `held_out` draws
+    from a stream no training episode plays."""
+    g = episode_generator(seed, episode, salt=HELD_OUT_SALT if held_out else 0)
     parts = torch.randn(2, batch, grid, grid, d_state, generator=g)
     psi = torch.complex(parts[0], parts[1])
     return psi / density(psi).mean(dim=(1, 2), keepdim=True).sqrt().unsqueeze(-1)

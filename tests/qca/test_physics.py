@@ -3,7 +3,16 @@ import pytest
 import torch
 
 from atheria.models import ARCHITECTURES, build_law
-from atheria.qca import LossWeights, Physics, density, episode_losses, initial_state, rollout, to_complex, to_real
+from atheria.qca import (
+    LossWeights,
+    Physics,
+    density,
+    episode_losses,
+    initial_state,
+    rollout,
+    to_complex,
+    to_real,
+)
 from atheria.qca.engine import noise_rate
 
 

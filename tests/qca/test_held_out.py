@@ -1,0 +1,98 @@
+"""Held-out evaluation and the trivial baselines: episodes no training run plays, the zero and best uniform laws
+scored under the run's objective, qca/gain_over_trivial logged at each evaluation, best-N ranked by the held-out
+loss of the very episode a checkpoint holds, and the baselines in the report, training_log.json and summary plot."""
+import csv
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from atheria.qca import LossWeights, Physics, initial_state
+from atheria.qca.baselines import Scoring, fit_uniform, gain_over, mean_terms, trivial_scores, uniform_law
+from tests.helpers import load, train_in_process
+
+NAME = "UNET_8ch_D4"
+
+
+def scoring(objective="bounded", steps=6):
+    return Scoring.of(Physics(steps=steps, noise=True), LossWeights(), objective, 0.8, 0.1)
+
+
+def test_held_out_episodes_are_seeded_and_never_played_in_training():
+    held = [initial_state(7, i, 1, 8, 4, held_out=True) for i in range(8)]
+    assert all(torch.equal(h, initial_state(7, i, 1, 8, 4, held_out=True)) for i, h in enumerate(held))
+    played = [initial_state(7, i, 1, 8, 4) for i in range(2000)]
+    assert not any(torch.equal(h, p) for h in held for p in played)
+
+
+@pytest.mark.parametrize("objective", ["bounded", "reference"])
+def test_the_fitted_uniform_law_is_the_best_on_a_fine_grid(objective):
+    states = [initial_state(0, i, 1, 16, 4, held_out=True) for i in range(2)]
+    s = scoring(objective)
+    c, loss = fit_uniform(states, s)
+    fine = min(mean_terms(uniform_law(0.5 + i / 200, s.physics.gamma), states, s)["loss"] for i in range(201))
+    assert loss <= fine + 1e-4, (c, loss, fine)
+    assert s.physics.noise is False  # held-out episodes play without the noise curriculum: the same at every session
+
+
+def test_the_zero_law_is_psi_decaying_by_gamma_alone():
+    states = [initial_state(0, 0, 1, 16, 4, held_out=True)]
+    s = scoring()
+    scores = trivial_scores(states, s)
+    zero = mean_terms(lambda x, memory=None: (torch.zeros_like(x), []), states, s)["loss"]
+    assert scores["zero law"] == pytest.approx(zero, rel=1e-6)
+    assert len(scores) == 2 and min(scores.values()) <= scores["zero law"]
+
+
+def test_gain_is_the_share_of_the_trivial_loss_removed():
+    assert gain_over(0.2, 0.15) == pytest.approx(0.25)
+    assert gain_over(0.2, 0.2) == 0 and gain_over(0.2, 0.3) < 0
+    assert gain_over(-2.0, -3.0) == pytest.approx(0.5)  # the reference objective's losses can be negative
+
+
+def test_a_run_evaluates_at_saves_ranks_by_held_out_loss_and_reports_the_baselines(tmp_path, capsys):
+    code = train_in_process(tmp_path, "run.total_episodes=12", "run.save_every=2", "run.eval_every=5",
+                            "run.eval_episodes=2", "run.keep_best=2")
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Trivial baselines on 2 held-out episodes (val/loss): zero law " in out
+    logs = tmp_path / "logs" / NAME
+    with open(logs / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    evaluated = [(float(r["episode"]), float(r["val/loss"]), float(r["qca/gain_over_trivial"])) for r in rows
+                 if r.get("val/loss")]
+    assert [e for e, _, _ in evaluated] == [6.0, 10.0]  # the first save at or past 5 and 10, once each
+
+    log = json.loads((logs / "training_log.json").read_text())
+    base = log["baselines"]
+    assert base["metric"] == "val/loss" and base["episodes"] == 2 and set(base["scores"]) >= {"zero law"}
+    best_trivial = min(base["scores"].values())
+    for _, loss, gain in evaluated:
+        assert gain == pytest.approx((best_trivial - loss) / abs(best_trivial), rel=1e-5)
+    assert base["model_best"] == min(loss for _, loss, _ in evaluated)
+
+    checkpoints = tmp_path / "checkpoints" / NAME
+    ranked = sorted(p.name for p in checkpoints.glob("ep*.ckpt"))
+    assert ranked == ["ep000006.ckpt", "ep000010.ckpt"]  # only evaluated saves compete for the best N
+    best_step = min(evaluated, key=lambda t: t[1])[0]
+    assert load(checkpoints / "best-final.ckpt")["global_step"] == best_step
+    assert load(checkpoints / "last.ckpt")["global_step"] == 12
+    saves = [json.loads(line) for line in (logs / "events.jsonl").read_text().splitlines()]
+    assert [e["episode"] for e in saves if e.get("event") == "save" and e.get("file") == "last.ckpt"] == \
+        [2, 4, 6, 8, 10, 12]  # the cadence saves go on between evaluations
+
+    report = (logs / f"{NAME}_REPORT.md").read_text()
+    assert "## Beside trivial baselines" in report and "| zero law |" in report
+    assert "| this run, best evaluation |" in report
+    summary = Image.open(logs / "training_summary.png")
+    assert "held-out loss beside trivial baselines" in summary.info["Description"]
+
+
+def test_with_evaluation_off_checkpoints_are_ranked_by_the_smoothed_training_loss(tmp_path):
+    assert train_in_process(tmp_path, "run.eval_every=0", "run.keep_best=1") == 0
+    rows = list(csv.DictReader(open(tmp_path / "logs" / NAME / "metrics.csv", newline="")))
+    assert not any(r.get("val/loss") for r in rows)
+    best = load(tmp_path / "checkpoints" / NAME / "best-final.ckpt")
+    states = [v for k, v in best["callbacks"].items() if k.startswith("TieredCheckpoint")]
+    assert states and states[0]["monitor"] == "train/loss_smooth"
