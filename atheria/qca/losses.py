@@ -20,6 +20,10 @@ from atheria.qca.engine import energy
 from atheria.qca.state import density
 
 ALIVE_WIDTH = 0.5  # the soft alive share's width in log-density: a cell at half the threshold counts 0.2, at twice 0.8
+# Structure must stand out: fluctuations of the density below this share of its mean count as no structure (a floor
+# added to their power), so a law cannot score symmetry or complexity by flattening the field to near-uniform and
+# leaving a faint, smooth, symmetric ripple.
+CONTRAST_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
@@ -42,18 +46,29 @@ def soft_alive_share(psi0: Tensor, psif: Tensor, threshold: float) -> Tensor:
     return torch.sigmoid(margin / ALIVE_WIDTH).flatten(1).mean(dim=1)
 
 
+def _floor_power(rho: Tensor) -> Tensor:
+    """The fluctuation power, summed over cells, of a field whose cells deviate by CONTRAST_FLOOR x its mean: [B, 1]."""
+    cells = rho.shape[1] * rho.shape[2]
+    return (CONTRAST_FLOOR * rho.mean(dim=(1, 2))).square().unsqueeze(1) * cells + 1e-30
+
+
 def rotation_correlation(rho: Tensor) -> Tensor:
-    """The correlation, over cells, of a density field [B, H, W] with its own 90-degree rotation: [B] in [-1, 1]
-    (1: four-fold symmetric; 0: a field of independent cells; 0 for a uniform field)."""
+    """The correlation, over cells, of a density field [B, H, W] with its own 90-degree rotation, fluctuations
+    fainter than CONTRAST_FLOOR x the mean density damped: [B] in [-1, 1] (1: four-fold symmetric with contrast; 0: a
+    field of independent cells, or a nearly uniform one)."""
     a = rho - rho.mean(dim=(1, 2), keepdim=True)
-    return (a * torch.rot90(a, 1, dims=(1, 2))).sum(dim=(1, 2)) / (a.square().sum(dim=(1, 2)) + 1e-30)
+    floor = _floor_power(rho).squeeze(1)
+    return (a * torch.rot90(a, 1, dims=(1, 2))).sum(dim=(1, 2)) / (a.square().sum(dim=(1, 2)) + floor)
 
 
 def spectral_entropy(rho: Tensor) -> Tensor:
-    """The entropy of a density field's power spectrum over its non-constant frequencies, divided by its largest
-    value: [B] in [0, 1] (near 1: spatial noise or a uniform field; low: power gathered at a few spatial scales)."""
+    """The entropy of a density field's power spectrum over its non-constant frequencies, a floor of
+    CONTRAST_FLOOR x the mean density spread evenly over them, divided by its largest value: [B] in [0, 1] (near 1:
+    spatial noise or a nearly uniform field; low: contrast gathered at a few spatial scales)."""
     power = torch.fft.fft2(rho - rho.mean(dim=(1, 2), keepdim=True)).abs().square().flatten(1)[:, 1:]
-    p = (power + 1e-30) / (power + 1e-30).sum(dim=1, keepdim=True)
+    cells = rho.shape[1] * rho.shape[2]
+    power = power + _floor_power(rho) * cells / power.shape[1]  # Parseval: the spectrum sums to cells x the power
+    p = power / power.sum(dim=1, keepdim=True)
     return -(p * p.log()).sum(dim=1) / math.log(p.shape[1])
 
 

@@ -103,13 +103,24 @@ def test_each_bounded_term_spans_zero_to_one():
     assert spectral_entropy(torch.ones(1, grid, grid)).item() > 0.99  # uniform: no structure
     assert abs(rotation_correlation(noise).item()) < 0.1  # independent cells
     assert abs(rotation_correlation(wave).item()) < 0.01  # stripes turn into crossing stripes
-    assert rotation_correlation(ring).item() > 0.99  # rings about the centre: four-fold symmetric
+    assert rotation_correlation(ring).item() > 0.95  # rings about the centre: four-fold symmetric
     psi0 = initial_state(0, 0, 1, grid, 4)
     for field in (noise, wave, ring):
         state = field.sqrt()[..., None].to(torch.complex64)
         out = episode_losses(psi0, state, LossWeights(), "bounded")
         assert all(0 <= out[t].item() <= 1 for t in TERMS), out
         assert 0 <= out["loss"].item() <= 1
+
+
+def test_a_nearly_uniform_field_with_a_faint_symmetric_ripple_earns_no_structure():
+    """What laws found before the contrast floor: flatten the field, keep a faint smooth ripple from the borders."""
+    grid = 32
+    y, x = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+    r = ((x - (grid - 1) / 2) ** 2 + (y - (grid - 1) / 2) ** 2) ** 0.5
+    ripple = torch.cos(2 * math.pi * r / 32)[None].float()
+    faint, strong = 1 + 0.02 * ripple, 1 + 0.8 * ripple
+    assert rotation_correlation(faint).item() < 0.1 and spectral_entropy(faint).item() > 0.9
+    assert rotation_correlation(strong).item() > 0.9 and spectral_entropy(strong).item() < 0.5
 
 
 def test_all_zero_weights_are_refused():
