@@ -16,6 +16,7 @@ Law = Callable[..., tuple[Tensor, list[Tensor]]]
 C_RANGE = (0.5, 1.5)  # the uniform factors searched
 C_GRID = 101  # points of the coarse search (steps of 0.01: the reference objective's valley is that narrow); a
 # golden-section search then refines between the best point's neighbours
+TIE = 1e-6  # losses this close (relative) are one: the search keeps the factor nearer 1
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,18 @@ def fit_uniform(states: Sequence[Tensor], scoring: Scoring) -> tuple[float, floa
     lo, hi = C_RANGE
     grid = [lo + (hi - lo) * i / (C_GRID - 1) for i in range(C_GRID)]
     losses = [_loss(c, states, scoring) for c in grid]
-    best = min(range(C_GRID), key=losses.__getitem__)
+    low = min(losses)
+    # Ties (under the cap every c >= 1 plays the same episode) go to the factor nearest 1: the law that does least.
+    best = min((i for i in range(C_GRID) if losses[i] <= low + TIE * abs(low)), key=lambda i: abs(grid[i] - 1))
     a, b = grid[max(best - 1, 0)], grid[min(best + 1, C_GRID - 1)]
     found = (grid[best], losses[best])
     ratio = (5 ** 0.5 - 1) / 2
     for _ in range(12):
         c1, c2 = b - ratio * (b - a), a + ratio * (b - a)
         l1, l2 = _loss(c1, states, scoring), _loss(c2, states, scoring)
-        found = min(found, (c1, l1), (c2, l2), key=lambda p: p[1])
+        for c, loss in ((c1, l1), (c2, l2)):
+            if loss < found[1] - TIE * abs(found[1]):
+                found = (c, loss)
         a, b = (a, c2) if l1 <= l2 else (c1, b)
     return found
 
