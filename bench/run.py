@@ -1,7 +1,7 @@
 """`python -m bench [--quick] [NAME ...]` (or `python bench/run.py`): run the benchmarks, each in its own process,
 pass their explanations through, and end with every `RESULT <name> <value> <unit>` line.
 
-    python -m bench --quick              # all eight, the short variants for a 2-core CPU (about 20 minutes)
+    python -m bench --quick              # all eight, the short variants for a 2-core CPU (about 10 minutes)
     python -m bench                      # all eight, the full variants (for a GPU; long on a CPU)
     python -m bench --quick memory budget
 """
