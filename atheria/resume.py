@@ -6,11 +6,11 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from atheria.debug_log import NAME as DEBUG_LOG
 from atheria.errors import ConfigError
-from atheria.families import family_of
+from atheria.families import CHECKPOINT_DEFAULT, FAMILIES, family_of
 from atheria.storage.atomic import get_file_atomic
 from atheria.storage.finder import CorruptCheckpoint, NoTrustedCheckpoint, checkpoint_step, find_latest, load_checkpoint
 from atheria.storage.layout import Layout
@@ -32,8 +32,9 @@ class Resume:
 
 
 def law_identity(cfg: DictConfig) -> dict[str, Any]:
-    """What fixes the shapes of a law's weights, by config key: a checkpoint must match it to be resumed."""
-    return {f"model.{key}": cfg.model[key] for key in family_of(cfg).law_keys(cfg)}
+    """What fixes the shapes of a law's weights, and what it is trained for, by config key: a checkpoint must match
+    it to be resumed."""
+    return {key: OmegaConf.select(cfg, key) for key in family_of(cfg).law_keys(cfg)}
 
 
 def _describe(values: Mapping[str, Any]) -> str:
@@ -50,13 +51,16 @@ def check_same_law(ckpt_path: str, path: str, expect: Mapping[str, Any], source_
         raise ConfigError(f"{source_key}={ckpt_path!r} ({path}) has no hyper_parameters: not an Atheria checkpoint; "
                           "accepted: a checkpoint of this model, or ckpt_path=null to start fresh")
     short = {key: key.split(".", 1)[1] for key in expect}
-    theirs = {short[key]: hparams.get(short[key]) for key in expect}
+    family = hparams.get("family", CHECKPOINT_DEFAULT)
+    before = FAMILIES[family].saved_before if family in FAMILIES else {}
+    theirs = {short[key]: hparams.get(short[key], before.get(short[key])) for key in expect}
     ours = {short[key]: value for key, value in expect.items()}
     differ = [key for key in expect if theirs[short[key]] != expect[key]]
     if differ:
+        continuing = " ".join(f"{key}={theirs[short[key]]}" for key in differ)
         raise ConfigError(f"{source_key}={ckpt_path!r} ({path}) holds a {_describe(theirs)} law; this run is "
                           f"{_describe(ours)} ({', '.join(differ)} differ{'s' if len(differ) == 1 else ''}); "
-                          "accepted: a checkpoint of this model, ckpt_path=null to start fresh, or another name=")
+                          f"accepted: {continuing} to continue it, ckpt_path=null to start fresh, or another name=")
 
 
 def fetch_checkpoint(url: str, local: Layout, key: str, prefix: str, accepted: str) -> str:

@@ -3,7 +3,7 @@ that nothing outside this package dispatches on `model.family`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from omegaconf import DictConfig
 
@@ -22,7 +22,9 @@ class Family:
     check_needs: Callable[[DictConfig], None]  # refuse, before any work, what would fail once training starts
     build_module: Callable[[DictConfig], pl.LightningModule]  # plain values only, for safe checkpoints
     build_datamodule: Callable[[DictConfig], pl.LightningDataModule]
-    law_keys: Callable[[DictConfig], list[str]]  # the model.* keys fixing its weights' shapes (resume compares them)
+    law_keys: Callable[[DictConfig], list[str]]  # the config keys a resumed checkpoint must match, each saved as the
+    # hyperparameter named by its last part: the weights' shapes (model.*), and what they are trained for
+    saved_before: dict[str, Any]  # hyperparameter -> the value checkpoints saved before it existed were trained with
     describe: Callable[[DictConfig], str]  # what a run trains, in a few words
     law_steps: Callable[[DictConfig], int]  # law forwards in an episode, timed one by one; 0 when there is no law
     cell_steps: Optional[Callable[[DictConfig], int]]  # cell-steps of one episode, to plan from a speed; None: none

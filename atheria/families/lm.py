@@ -65,7 +65,8 @@ def build_datamodule(cfg: DictConfig) -> TextDataModule:
 
 def law_keys(cfg: DictConfig) -> list[str]:
     """The base model and the LoRA rank; a random GPT-2's sizes too (a pretrained one is fixed by its name)."""
-    return ["pretrained", "lora_r"] + ([] if cfg.model.pretrained else ["n_layer", "n_embd", "n_head"])
+    keys = ["pretrained", "lora_r"] + ([] if cfg.model.pretrained else ["n_layer", "n_embd", "n_head"])
+    return [f"model.{key}" for key in keys]
 
 
 def describe(cfg: DictConfig) -> str:
@@ -85,4 +86,4 @@ LM = Family(name="lm", module_class="atheria.modules.lm:LMModule",
             key_metric=("val/perplexity", "validation perplexity"), check=check,
             check_needs=check_pretrained, build_module=build_module, build_datamodule=build_datamodule,
             law_keys=law_keys, describe=describe, law_steps=law_steps, cell_steps=None,
-            evaluate_every=lambda cfg: 0)
+            evaluate_every=lambda cfg: 0, saved_before={})

@@ -87,8 +87,9 @@ def build_datamodule(cfg: DictConfig) -> EpisodeDataModule:
 
 
 def law_keys(cfg: DictConfig) -> list[str]:
-    """The architecture and the sizes of its layers."""
-    return ["arch", "d_state", "hidden_channels"]
+    """The architecture, the sizes of its layers, and the objective it is trained for (continuing a run under
+    another objective would join two different runs into one)."""
+    return ["model.arch", "model.d_state", "model.hidden_channels", "qca.objective"]
 
 
 def describe(cfg: DictConfig) -> str:
@@ -112,4 +113,4 @@ QCA = Family(name="qca", module_class="atheria.modules.qca:QCAModule",
              key_metric=("train/survival_rate", "survival rate"), check=check,
              check_needs=check_memory, build_module=build_module, build_datamodule=build_datamodule,
              law_keys=law_keys, describe=describe, law_steps=law_steps, cell_steps=cell_steps,
-             evaluate_every=lambda cfg: cfg.run.eval_every)
+             evaluate_every=lambda cfg: cfg.run.eval_every, saved_before={"objective": "reference"})

@@ -53,18 +53,20 @@ def tree(root):
     return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
 
 
-def law_checkpoint(path, arch="unet", d_state=8, hidden_channels=8, step=4):
-    """A checkpoint as Atheria writes them (step, hyperparameters, weights), of the given law."""
+def law_checkpoint(path, arch="unet", d_state=8, hidden_channels=8, step=4, objective="bounded"):
+    """A checkpoint as Atheria writes them (step, hyperparameters, weights), of the given law; objective=None: as
+    written before qca.objective existed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"global_step": step, "state_dict": {"law.w": torch.zeros(3)},
-                "hyper_parameters": {"arch": arch, "d_state": d_state, "hidden_channels": hidden_channels}}, path)
+    hparams = {"arch": arch, "d_state": d_state, "hidden_channels": hidden_channels,
+               **({"objective": objective} if objective else {})}
+    torch.save({"global_step": step, "state_dict": {"law.w": torch.zeros(3)}, "hyper_parameters": hparams}, path)
     return path
 
 
 def test_a_checkpoint_of_another_law_is_refused_naming_the_mismatch(tmp_path):
     ckpt = law_checkpoint(tmp_path / "in" / "unet.ckpt")
     proc = run_train(tmp_path / "out", "model=mlp", f"ckpt_path={ckpt}", cwd=tmp_path)
-    assert_refused(proc, f"ckpt_path='{ckpt}'", "holds a UNET d_state=8 hidden_channels=8 law",
+    assert_refused(proc, f"ckpt_path='{ckpt}'", "holds a UNET d_state=8 hidden_channels=8 objective=bounded law",
                    "this run is MLP d_state=4 hidden_channels=8", "model.arch, model.d_state differ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
 
@@ -77,6 +79,26 @@ def test_last_refuses_a_newest_checkpoint_of_another_d_state_under_the_same_name
     assert_refused(proc, "ckpt_path='last'", "holds a MLP d_state=8", "this run is MLP d_state=4",
                    "(model.d_state differs)", "ckpt_path=null")
     assert tree(tmp_path) == before
+
+
+def test_a_checkpoint_trained_under_another_objective_is_refused_and_continues_under_its_own(tmp_path):
+    """A run saved before qca.objective existed was trained with the reference formula: the new default must not
+    silently continue it under another objective."""
+    first = run_train(tmp_path / "old", "model=mlp", "qca.objective=reference", "run.total_episodes=2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    ckpt = torch.load(tmp_path / "old" / "checkpoints" / "MLP_8ch_D4" / "last.ckpt", weights_only=False)
+    del ckpt["hyper_parameters"]["objective"]  # as saved before the key existed
+    old = tmp_path / "in" / "old.ckpt"
+    old.parent.mkdir()
+    torch.save(ckpt, old)
+    before = tree(tmp_path)
+    proc = run_train(tmp_path / "out", "model=mlp", f"ckpt_path={old}", cwd=tmp_path)
+    assert_refused(proc, f"ckpt_path='{old}'", "objective=reference law", "objective=bounded (qca.objective differs)",
+                   "accepted: qca.objective=reference to continue it")
+    assert tree(tmp_path) == before
+    proc = run_train(tmp_path / "out", "model=mlp", f"ckpt_path={old}", "qca.objective=reference", cwd=tmp_path)
+    assert proc.returncode == 0 and "Resuming from episode 2" in proc.stdout, proc.stderr
+    assert "Completed 4/4 episodes." in proc.stdout
 
 
 @pytest.mark.parametrize("kind", ["text", "truncated"])
