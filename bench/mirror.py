@@ -57,8 +57,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     with tempfile.TemporaryDirectory(prefix="atheria-bench-mirror-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         for rep in range(preset["pairs"]):
+            # run.eval_every=0: every save writes a ranked checkpoint too, the heaviest upload load per episode
             common = ("preset=quick", f"qca.steps={preset['steps']}", "run.max_hours=24", "run.save_every=1",
-                      "run.sync_every=1", f"run.total_episodes={preset['episodes']}")
+                      "run.sync_every=1", "run.eval_every=0", f"run.total_episodes={preset['episodes']}")
             remote = faults.faulty(f"bench-mirror-{rep}", str(work / f"remote{rep}"), latency=LATENCY_S,
                                    bandwidth=BANDWIDTH, chunk=BLOCK)
             runs = {"plain": compose(work / f"plain{rep}", *common),
