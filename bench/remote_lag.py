@@ -73,9 +73,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     with tempfile.TemporaryDirectory(prefix="atheria-bench-lag-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         remote = faults.faulty("bench-lag", str(work / "remote"), bandwidth=preset["bandwidth"], chunk=1 << 20)
-        # run.eval_every=0: every save writes a ranked checkpoint too, the heaviest upload load per episode
+        # run.eval_every=0 and the reference objective, whose loss falls steadily at first: nearly every save writes
+        # a new best-N checkpoint too, the heaviest upload load per episode (as in the earlier recorded runs)
         cfg = compose(work / "local", "preset=quick", f"qca.steps={preset['steps']}", "run.max_hours=24",
-                      "run.save_every=1", "run.sync_every=1", "run.eval_every=0",
+                      "run.save_every=1", "run.sync_every=1", "run.eval_every=0", "qca.objective=reference",
                       f"run.total_episodes={preset['episodes']}", f"storage.remote={remote.url}")
         probe = LagProbe(work / "remote" / "checkpoints" / NAME / "latest.json")
         note(f"preset=quick model (UNET 16ch D4, grid 32), {preset['steps']} steps, {preset['episodes']} episodes, "
