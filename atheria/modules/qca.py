@@ -24,7 +24,7 @@ class QCAModule(pl.LightningModule):
                  weights: dict[str, float], survival_target: float = 0.8, alive_threshold: float = 0.1,
                  lr: float = 1e-4, weight_decay: float = 1e-5, smoothing: float = 0.1, seed: int = 42,
                  objective: str = "reference") -> None:
-        super().__init__()
+        super().__init__()  # objective: "reference" for checkpoints saved before it was a hyperparameter
         self.save_hyperparameters()
         self.law = build_law(arch, d_state, hidden_channels)
         self.physics = Physics(**physics)
