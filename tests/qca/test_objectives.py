@@ -130,3 +130,20 @@ def test_all_zero_weights_are_refused():
 
     with pytest.raises(ConfigError, match=r"qca.weights=.* is invalid; accepted: weights whose sum is positive"):
         check(compose_cfg("qca.weights.survival=0", "qca.weights.symmetry=0", "qca.weights.complexity=0"))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (("qca.objective=energy",), "qca.objective='energy' is invalid; accepted: bounded, reference"),
+    (("qca.alive_threshold=0",), "qca.alive_threshold=0 is invalid; accepted: a positive number"),
+    (("run.eval_every=-5",), "run.eval_every=-5 is invalid; accepted: an integer >= 0"),
+    (("run.eval_episodes=0",), "run.eval_episodes=0 is invalid; accepted: a positive integer (0 only with"),
+])
+def test_bad_objective_and_evaluation_settings_are_refused_in_one_line(overrides, message):
+    from atheria.config import validate
+    from atheria.errors import ConfigError
+    from tests.helpers import compose_cfg
+
+    with pytest.raises(ConfigError) as err:
+        validate(compose_cfg(*overrides))
+    assert message in str(err.value) and "\n" not in str(err.value)
+    validate(compose_cfg("run.eval_episodes=0", "run.eval_every=0"))  # no evaluation, no held-out episodes needed
