@@ -15,7 +15,7 @@ from typing import Any, Optional
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from atheria.families import build_datamodule, build_module, family_of
 from atheria.tasks.train import build_trainer
@@ -92,6 +92,8 @@ def _fit(cfg: DictConfig, episodes: int, watch: Stopwatch) -> None:
     lightning_log.setLevel(logging.ERROR)
     try:
         pl.seed_everything(cfg.seed, verbose=False)
+        cfg = cfg.copy()
+        OmegaConf.update(cfg, "run.eval_episodes", 0)  # no held-out episodes: the trivial baselines are not timed
         module, data = build_module(cfg), build_datamodule(cfg)
         data.setup("fit")
         with warnings.catch_warnings():

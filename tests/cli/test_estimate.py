@@ -50,6 +50,7 @@ def test_measured_prediction_is_within_a_factor_of_3_of_a_real_run(tmp_path, cap
     out = capsys.readouterr().out
     predicted_s = float(re.search(r"12 episodes \(run.total_episodes\) in \S+ \(([\d.,]+) s", out)[1].replace(",", ""))
     assert not unused.exists(), "estimate must not write a run's files"
+    assert "Trivial baselines" not in out  # the estimate times training episodes, not the baselines' search
     assert train_in_process(tmp_path / "out", *config) == 0
     st = json.loads((tmp_path / "out" / "logs" / "UNET_8ch_D4" / "status.json").read_text())
     real_s = st["total"] / st["episodes_per_min"] * 60
