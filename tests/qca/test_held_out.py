@@ -96,3 +96,16 @@ def test_with_evaluation_off_checkpoints_are_ranked_by_the_smoothed_training_los
     best = load(tmp_path / "checkpoints" / NAME / "best-final.ckpt")
     states = [v for k, v in best["callbacks"].items() if k.startswith("TieredCheckpoint")]
     assert states and states[0]["monitor"] == "train/loss_smooth"
+
+
+def test_a_resumed_run_evaluates_each_due_episode_once_and_ranks_across_sessions(tmp_path):
+    settings = ("run.save_every=2", "run.eval_every=5", "run.eval_episodes=2", "run.keep_best=1")
+    assert train_in_process(tmp_path, "run.total_episodes=6", *settings) == 0
+    assert train_in_process(tmp_path, "run.total_episodes=12", *settings) == 0  # resumes from episode 6
+    rows = list(csv.DictReader(open(tmp_path / "logs" / NAME / "metrics.csv", newline="")))
+    evaluated = [(float(r["episode"]), float(r["val/loss"])) for r in rows if r.get("val/loss")]
+    assert [e for e, _ in evaluated] == [6.0, 10.0]
+    best_step, _ = min(evaluated, key=lambda t: t[1])
+    assert load(tmp_path / "checkpoints" / NAME / "best-final.ckpt")["global_step"] == best_step
+    log = json.loads((tmp_path / "logs" / NAME / "training_log.json").read_text())
+    assert log["baselines"]["model_best"] == min(loss for _, loss in evaluated)
