@@ -66,6 +66,7 @@ def quick_run() -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("bench")  # one worker runs the quick benchmarks once (--dist loadgroup in .ci/run)
 @pytest.mark.parametrize("bench", sorted(EXPECTED))
 def test_quick_run_prints_every_result_last(quick_run, bench):
     assert quick_run.returncode == 0, quick_run.stdout[-3000:] + quick_run.stderr[-3000:]
