@@ -22,7 +22,9 @@ from tests.helpers import run_train, train_in_process
 
 pytestmark = pytest.mark.slow
 NAME = "MLP_8ch_D4"
-PANELS = "panels: loss; survival rate; checkpoint timeline; loss distribution"
+# Every QCA run scores the trivial baselines (run.eval_episodes held-out episodes), drawn on the loss panel.
+PANELS = ("panels: loss, and held-out loss beside trivial baselines; survival rate; checkpoint timeline; "
+          "loss distribution")
 
 
 def _logs(root):
