@@ -47,10 +47,11 @@ class Machinery:
 
 
 def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[Layout], total: int) -> Machinery:
-    """Budget, signals and stop requests, early stopping, two-tier checkpoints, status, progress, the end-of-run
-    export, and the history, resource monitor, plots and report, wired to one session kit (clock, mirror, shelf,
-    guard), in the order their end hooks must run: the plots before the report that shows them, all before
-    TieredCheckpoint's final mirror."""
+    """Budget, signals and stop requests, early stopping, two-tier checkpoints (ranked by the held-out evaluation's
+    val/loss when the family evaluates, else by train/loss_smooth), status, progress, the end-of-run export, and the
+    history, resource monitor, plots and report, wired to one session kit (clock, mirror, shelf, guard), in the order
+    their end hooks must run: the plots before the report that shows them, all before TieredCheckpoint's final
+    mirror."""
     from atheria.callbacks.evaluation import HeldOutEvaluation
     from atheria.callbacks.export import ExportCallback
     from atheria.callbacks.history import EpisodeHistory
