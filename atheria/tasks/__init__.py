@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import shlex
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -20,15 +20,22 @@ from atheria.storage.layout import Layout
 from atheria.sweeps import sweep_id
 
 
+def _hook(name: str, hook: str) -> Optional[Callable[..., Any]]:
+    """Function `hook` of task `name`'s module (run, check, check_needs), or None where the task has none."""
+    return getattr(importlib.import_module(f"atheria.tasks.{name}"), hook, None)
+
+
 def task_of(name: str) -> Callable[..., Any]:
     """The `run` of task `name` (check() made sure it names a conf/task/ file)."""
-    return importlib.import_module(f"atheria.tasks.{name}").run  # type: ignore[no-any-return]
+    run = _hook(name, "run")
+    assert run is not None, name
+    return run
 
 
 def check(cfg: DictConfig) -> None:
     """Refuse, in one line, any bad key of the run: the task's own first (they say what the task needs of the
     rest), then those every task shares and the family's (validate)."""
-    own = getattr(importlib.import_module(f"atheria.tasks.{task_name(cfg)}"), "check", None)
+    own = _hook(task_name(cfg), "check")
     if own is not None:
         own(cfg)
     validate(cfg)
@@ -51,7 +58,7 @@ def check_needs(cfg: DictConfig) -> None:
     reach, an episode larger than the device's free memory), then the task's own (train: a W&B logger without a
     login)."""
     family_of(cfg).check_needs(cfg)
-    own = getattr(importlib.import_module(f"atheria.tasks.{cfg.task}"), "check_needs", None)
+    own = _hook(cfg.task, "check_needs")
     if own is not None:
         own(cfg)
 

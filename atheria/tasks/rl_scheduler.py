@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from atheria.rl.loop import Scheduler
     from atheria.warmstart import Source
 
+
 def check(cfg: DictConfig) -> None:
     """The scheduler's keys: the agent, its cadence, the base model, the reward weights. Imports no stable-baselines3
     (seconds), so a bad value is refused at once."""
@@ -48,6 +49,7 @@ def check(cfg: DictConfig) -> None:
             "a list of positive layer widths, e.g. [128,128]")
     for term in ("alpha", "beta", "gamma", "delta"):
         require(cfg, f"rl.reward.{term}", lambda v: is_number(v) and v >= 0, "a number >= 0")
+
 
 def describe(cfg: DictConfig) -> str:
     """One line saying what this session trains, how long, and where."""
