@@ -87,9 +87,10 @@ class TextDataModule(pl.LightningDataModule):
             self.train_blocks = to_blocks(train, self.tokenizer, self.block_size)
             self.val_blocks = to_blocks(val, self.tokenizer, self.block_size)
             for split, blocks in (("training", self.train_blocks), ("validation", self.val_blocks)):
-                if len(blocks) < 1:
-                    raise ConfigError(f"data.path={self.path!r} gives no {split} block of data.block_size="
-                                      f"{self.block_size} tokens; accepted: more text or a smaller block size")
+                if len(blocks) < self.batch_size:  # every batch is full: Φ needs its tokens (atheria.lm.phi)
+                    raise ConfigError(f"data.path={self.path!r} gives {len(blocks)} {split} blocks of "
+                                      f"data.block_size={self.block_size} tokens, fewer than data.batch_size="
+                                      f"{self.batch_size}; accepted: more text, or a smaller block or batch size")
 
     def batches_per_epoch(self) -> int:
         """Optimizer steps in one pass over the training text."""
@@ -100,4 +101,4 @@ class TextDataModule(pl.LightningDataModule):
         return DataLoader(BlockStream(self.train_blocks, self.batch_size, self.seed, start), batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_blocks, batch_size=self.batch_size)
+        return DataLoader(self.val_blocks, batch_size=self.batch_size, drop_last=True)

@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from atheria.checks import is_number, positive_int, require
+from atheria.checks import is_int, is_number, positive_int, require
+from atheria.errors import ConfigError
 from atheria.families.family import Family
+
+PRETRAINED_WIDTH = 768  # the narrowest hub GPT-2 (gpt2): every size gives Φ its full feature count
 
 if TYPE_CHECKING:
     from atheria.data.text import TextDataModule
@@ -25,12 +28,29 @@ def check(cfg: DictConfig) -> None:
     require(cfg, "model.lora_dropout", lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)")
     require(cfg, "model.lambda_phi", lambda v: is_number(v) and v >= 0, "a number >= 0")
     require(cfg, "model.phi_target", lambda v: is_number(v) and 0 < v < 10, "a number in (0, 10)")
+    random = cfg.model.pretrained is None
+    n = cfg.model.n_layer  # a random GPT-2's depth; a hub model's is its own, and its hidden states are checked there
+    require(cfg, "model.phi_layer", lambda v: v is None or (is_int(v) and (not random or -n - 1 <= v <= n)),
+            "null (the middle block) or a hidden-state index" + (f" in [-{n + 1}, {n}] (0: the embeddings, {n}: "
+                                                                 "the last block)" if random else ""))
+    _check_phi_tokens(cfg, cfg.model.n_embd if random else PRETRAINED_WIDTH)
     require(cfg, "data.path", lambda v: v is None or (isinstance(v, str) and os.path.exists(v)),
             "an existing .txt file or folder, or null for data.dataset")
     require(cfg, "data.val_fraction", lambda v: is_number(v) and 0 < v < 1, "a fraction in (0, 1)")
     require(cfg, "run.max_epochs", lambda v: v is None or positive_int(v), "a positive integer or null")
     require(cfg, "init_from", lambda v: v is None, "null (init_from seeds QCA laws; a language model continues with "
             "ckpt_path)")
+
+
+def _check_phi_tokens(cfg: DictConfig, width: int) -> None:
+    """Refuse batches too small for Φ to tell integration from its own sampling noise (atheria.lm.phi)."""
+    from atheria.lm.phi import TOKENS_PER_FEATURE, features, min_tokens
+
+    d, need = cfg.data, min_tokens(width)
+    if d.block_size * d.batch_size < need:
+        raise ConfigError(f"data.block_size x data.batch_size = {d.block_size} x {d.batch_size} = "
+                          f"{d.block_size * d.batch_size} tokens per batch, too few for Φ; accepted: at least "
+                          f"{need} ({TOKENS_PER_FEATURE} per Φ feature, {features(width)} features at width {width})")
 
 
 def check_pretrained(cfg: DictConfig) -> None:
@@ -64,8 +84,9 @@ def build_datamodule(cfg: DictConfig) -> TextDataModule:
 
 
 def law_keys(cfg: DictConfig) -> list[str]:
-    """The base model and the LoRA rank; a random GPT-2's sizes too (a pretrained one is fixed by its name)."""
-    keys = ["pretrained", "lora_r"] + ([] if cfg.model.pretrained else ["n_layer", "n_embd", "n_head"])
+    """The base model and the LoRA rank; a random GPT-2's sizes too (a pretrained one is fixed by its name); and
+    the layer Φ is measured on, which the adapters are trained for."""
+    keys = ["pretrained", "lora_r", "phi_layer"] + ([] if cfg.model.pretrained else ["n_layer", "n_embd", "n_head"])
     return [f"model.{key}" for key in keys]
 
 

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torchmetrics.text import Perplexity
 
+from atheria.errors import ConfigError
 from atheria.lm.model import build_gpt2_lora
 from atheria.lm.phi import PhiMeter, phi_penalty
 
@@ -23,8 +24,8 @@ class LMModule(pl.LightningModule):
 
     def __init__(self, pretrained: Optional[str] = None, lora_r: int = 8, lora_alpha: int = 32,
                  lora_dropout: float = 0.1, target_modules: tuple[str, ...] = ("c_attn", "c_proj"),
-                 n_layer: int = 2, n_embd: int = 64, n_head: int = 2,
-                 lambda_phi: float = 1.0, phi_target: float = 6.0, phi_layer: int = -1, lr: float = 2e-4,
+                 n_layer: int = 2, n_embd: int = 64, n_head: int = 2, lambda_phi: float = 1.0,
+                 phi_target: float = 6.0, phi_layer: Optional[int] = None, lr: float = 2e-4,
                  betas: tuple[float, float] = (0.9, 0.98), weight_decay: float = 0.01, plateau_factor: float = 0.5,
                  plateau_patience: int = 2, smoothing: float = 0.1, seed: int = 42, family: str = "lm") -> None:
         super().__init__()
@@ -32,6 +33,13 @@ class LMModule(pl.LightningModule):
         self.model = build_gpt2_lora(pretrained, lora_r, lora_alpha, lora_dropout, target_modules, n_layer, n_embd,
                                      n_head, base_seed=seed)
         self.phi = PhiMeter(self.model.config.n_embd, seed=seed)
+        # hidden_states[0] is the embeddings, [i] block i's output; a middle block by default, where Φ competes
+        # least with the next-token loss that shapes the last one.
+        n = self.model.config.n_layer
+        self.phi_layer = n // 2 if phi_layer is None else phi_layer
+        if not -n - 1 <= self.phi_layer <= n:
+            raise ConfigError(f"model.phi_layer={phi_layer} is no hidden state of {pretrained or 'this GPT-2'}; "
+                              f"accepted: null (the middle block) or an index in [-{n + 1}, {n}]")
         self.val_perplexity = Perplexity()
         # The base model is rebuilt from `pretrained` (or the seeded config); checkpoints need only the adapters.
         self.strict_loading = False
@@ -40,7 +48,7 @@ class LMModule(pl.LightningModule):
     def forward(self, ids: Tensor) -> tuple[Any, Tensor]:
         """Causal LM outputs (logits, CE loss against the next token) and Φ of the chosen layer's hidden states."""
         out = self.model(input_ids=ids, labels=ids, output_hidden_states=True)
-        return out, self.phi(out.hidden_states[self.hparams.phi_layer])
+        return out, self.phi(out.hidden_states[self.phi_layer])
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         # Dropout drawn from a generator seeded by the step: a resumed run repeats it exactly.

@@ -79,11 +79,27 @@ def test_language_model_reference_settings_and_patience():
     ("model.lora_r=0", "model.lora_r=0 is invalid"),
     ("model.phi_target=12", "model.phi_target=12 is invalid; accepted: a number in (0, 10)"),
     ("data.path=/nowhere/text.txt", "data.path='/nowhere/text.txt' is invalid"),
+    ("data.batch_size=1", "data.block_size x data.batch_size = 256 x 1 = 256 tokens per batch, too few for Φ; "
+                          "accepted: at least 320 (10 per Φ feature, 32 features at width 768)"),
+    ("model.phi_layer=1.5", "model.phi_layer=1.5 is invalid; accepted: null (the middle block) or a hidden-state "
+                            "index"),
 ])
 def test_language_model_settings_are_checked(override, message):
     with pytest.raises(ConfigError) as err:
         validate(composed("model=gpt2_lora", override))
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_random_gpt2_takes_a_phi_layer_within_its_depth_and_batches_for_its_width():
+    validate(composed("model=gpt2_lora", "model.pretrained=null", "model.phi_layer=-3", "data.block_size=16",
+                      "data.batch_size=20"))  # 2 layers: hidden states -3..2; width 64: 32 features, 320 tokens
+    with pytest.raises(ConfigError, match=r"model.phi_layer=3 is invalid; accepted: null \(the middle block\) or a "
+                                          r"hidden-state index in \[-3, 2\] \(0: the embeddings, 2: the last block\)$"):
+        validate(composed("model=gpt2_lora", "model.pretrained=null", "model.phi_layer=3"))
+    narrow = ("model=gpt2_lora", "model.pretrained=null", "model.n_embd=8", "data.block_size=16")
+    validate(composed(*narrow, "data.batch_size=5"))  # width 8: 8 features, 80 tokens
+    with pytest.raises(ConfigError, match=r"= 64 tokens per batch, too few for Φ; accepted: at least 80 "):
+        validate(composed(*narrow, "data.batch_size=4"))
 
 
 def test_compiling_the_qca_step_is_a_checked_switch():

@@ -13,7 +13,7 @@ from atheria.runner import _check_local
 from tests.e2e.test_bad_input import assert_refused
 from tests.helpers import TINY, run_train, train_cmd, write_corpus
 
-TINY_LM = ("platform=local", "model=gpt2_lora", "model.lora_r=4", "data.block_size=16", "data.batch_size=4",
+TINY_LM = ("platform=local", "model=gpt2_lora", "model.lora_r=4", "data.block_size=16", "data.batch_size=20",
            "run.total_episodes=2", "run.save_every=2", "trainer.limit_val_batches=2")
 
 

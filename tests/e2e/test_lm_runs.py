@@ -30,8 +30,8 @@ def train_cmd(root, *overrides):
 
 
 def lm(corpus, *overrides):
-    return ("model=gpt2_lora", "model.pretrained=null", "model.n_embd=32", "model.lora_r=4", f"data.path={corpus}",
-            "data.block_size=16", "data.batch_size=4", "trainer.limit_val_batches=4", *overrides)
+    return ("model=gpt2_lora", "model.pretrained=null", "model.n_embd=16", "model.lora_r=4", f"data.path={corpus}",
+            "data.block_size=16", "data.batch_size=10", "trainer.limit_val_batches=4", *overrides)
 
 
 def val_rows(root):

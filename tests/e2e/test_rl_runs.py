@@ -15,8 +15,8 @@ from tests.helpers import load, wait_for
 
 pytestmark = pytest.mark.slow
 NAME = "RL_ppo_GPT2_LoRA_r4"
-TINY = ("platform=local", "task=rl_scheduler", "model.pretrained=null", "model.n_embd=32", "model.lora_r=4",
-        "data.block_size=8", "data.batch_size=2", "rl.inner_steps=1", "rl.max_steps=4", "rl.n_steps=8",
+TINY = ("platform=local", "task=rl_scheduler", "model.pretrained=null", "model.n_embd=8", "model.lora_r=4",
+        "data.block_size=16", "data.batch_size=5", "rl.inner_steps=1", "rl.max_steps=4", "rl.n_steps=8",
         "rl.batch_size=8", "rl.n_epochs=2", "rl.n_eval_episodes=1", "rl.net_arch=[16]", "rl.save_freq=8",
         "rl.eval_freq=16")
 

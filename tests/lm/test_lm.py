@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from atheria.data.text import BlockStream, read_splits, to_blocks
+from atheria.errors import ConfigError
 from atheria.lm.generate import generate
 from atheria.lm.phi import PhiMeter, gaussian_mutual_information
 from atheria.lm.tokenizer import load_tokenizer
@@ -44,12 +45,14 @@ def test_phi_gradient_reaches_lora_and_scales_with_lambda():
         if p.requires_grad:
             torch.nn.init.normal_(p, std=0.02)
     module.eval()  # no dropout: the three gradients below must differ by the Φ term alone
-    ids = torch.randint(0, 50257, (4, 16))
+    ids = torch.randint(0, 50257, (4, 80))  # 320 tokens: ten per Φ feature
     _, phi = module(ids)
     assert 0.0 <= phi.item() < 10.0
     module.zero_grad()
     phi.backward()
-    assert sum(p.grad.abs().sum().item() for p in module.parameters() if p.requires_grad) > 0
+    reached = {n.split(".h.")[1].split(".")[0] for n, p in module.named_parameters()
+               if p.requires_grad and p.grad is not None and p.grad.abs().sum() > 0}
+    assert reached == {"0"}  # Φ of the middle block (hidden state 1 of 2) trains the first block's adapters
     g0, g1, g2 = (lora_grads(module, ids, lam) for lam in (0.0, 1.0, 2.0))
     name = next(iter(g0))
     diff1, diff2 = g1[name] - g0[name], g2[name] - g0[name]
@@ -65,6 +68,40 @@ def test_phi_is_high_for_integrated_and_low_for_independent_halves():
     a = torch.randn(2000, 3)
     assert gaussian_mutual_information(a, torch.randn(2000, 3)).item() < 0.02
     assert gaussian_mutual_information(a, a + 0.1 * torch.randn(2000, 3)).item() > 3.0
+
+
+def test_phi_of_noise_is_near_zero_at_any_token_count_and_of_structure_the_same_at_few_or_many():
+    meter = PhiMeter(64)  # 32 features: at least 320 tokens
+    g = torch.Generator().manual_seed(0)
+    mixing = torch.randn(8, 64, generator=g)
+    for tokens in (320, 640, 4096):
+        noise = [meter(torch.randn(1, tokens, 64, generator=g)).item() for _ in range(5)]
+        assert max(noise) < 0.06, (tokens, noise)  # uncorrected: 0.26 at 320 tokens, 0.04 at 2,048
+    structured = [meter(torch.randn(1, tokens, 8, generator=g) @ mixing + 0.5 * torch.randn(1, tokens, 64, generator=g))
+                  .item() for tokens in (320, 4096)]
+    assert 1.0 < structured[1] and abs(structured[0] - structured[1]) < 0.3, structured
+
+
+def test_phi_refuses_a_batch_of_fewer_than_ten_tokens_per_feature():
+    meter = PhiMeter(64)
+    assert meter.min_tokens == 320 and PhiMeter(8).min_tokens == 80
+    with pytest.raises(ValueError, match=r"Φ needs at least 320 tokens per batch \(10 per feature\), got 319: raise "
+                                         r"data.block_size x data.batch_size"):
+        meter(torch.randn(11, 29, 64))
+
+
+def test_phi_is_measured_on_the_middle_block_by_default_and_on_any_hidden_state_asked_for():
+    torch.manual_seed(0)
+    ids = torch.randint(0, 50257, (4, 80))
+    for layer, index in ((None, 2), (-1, -1), (0, 0)):
+        module = LMModule(**{**TINY, "n_layer": 4}, phi_layer=layer).eval()
+        with torch.no_grad():
+            out, phi = module(ids)
+            states = module.model(input_ids=ids, output_hidden_states=True).hidden_states
+        assert len(states) == 5 and phi.item() == pytest.approx(module.phi(states[index]).item())
+    with pytest.raises(ConfigError, match=r"model.phi_layer=5 is no hidden state of this GPT-2; accepted: null \(the "
+                                          r"middle block\) or an index in \[-5, 4\]"):
+        LMModule(**{**TINY, "n_layer": 4}, phi_layer=5)
 
 
 def test_attention_stays_causal():
@@ -128,3 +165,20 @@ def test_generation_is_seeded_and_the_penalty_lowers_repeats(tokenizer):
         return sum(len(x) - len(set(x)) for x in ids)
 
     assert repeats(2.0) < repeats(1.0)
+
+
+def test_a_run_whose_adapters_were_trained_for_phi_on_another_layer_is_refused_naming_the_key(tmp_path):
+    """Runs saved before the middle-block default measured Φ on the last layer (-1): continuing one under the new
+    default would change its objective silently."""
+    from atheria.resume import check_same_law, law_identity
+    from tests.helpers import compose_cfg
+
+    cfg = compose_cfg("model=gpt2_lora", "model.pretrained=null", "model.lora_r=4")
+    hparams = {"family": "lm", **{key.split(".", 1)[1]: value for key, value in law_identity(cfg).items()}}
+    path = tmp_path / "old.ckpt"
+    torch.save({"global_step": 50, "hyper_parameters": {**hparams, "phi_layer": -1}}, path)
+    with pytest.raises(ConfigError, match=r"phi_layer=-1 .* law; this run is .*phi_layer=None.* \(model.phi_layer "
+                                          r"differs\); accepted: model.phi_layer=-1 to continue it"):
+        check_same_law(str(path), str(path), law_identity(cfg))
+    check_same_law(str(path), str(path), law_identity(compose_cfg("model=gpt2_lora", "model.pretrained=null",
+                                                                  "model.lora_r=4", "model.phi_layer=-1")))

@@ -5,9 +5,10 @@ import pytest
 
 from tests.helpers import compose, write_corpus
 
-# A random 2-layer GPT-2 of width 32, blocks of 8 tokens, 3 decisions of 1 optimizer step per episode.
-RL_TINY = ("platform=local", "task=rl_scheduler", "model.pretrained=null", "model.n_embd=32", "model.lora_r=4",
-           "data.block_size=8", "data.batch_size=2", "optim.lr=5e-3", "rl.inner_steps=1", "rl.max_steps=3",
+# A random 2-layer GPT-2 of width 8 (Φ: 8 features, at least 80 tokens), batches of 5 blocks of 16 tokens, 3
+# decisions of 1 optimizer step per episode.
+RL_TINY = ("platform=local", "task=rl_scheduler", "model.pretrained=null", "model.n_embd=8", "model.lora_r=4",
+           "data.block_size=16", "data.batch_size=5", "optim.lr=5e-3", "rl.inner_steps=1", "rl.max_steps=3",
            "rl.n_steps=6", "rl.batch_size=6", "rl.n_epochs=1", "rl.n_eval_episodes=1", "rl.net_arch=[16]",
            "rl.learning_starts=2")
 
