@@ -31,6 +31,8 @@ class CallbackSettings:
     early_stop: Optional[EarlyStop]
     evaluate_every: int  # episodes between the module's held-out evaluations (0: none), each at a save; when set,
     # val/loss ranks the checkpoints saved at those episodes
+    validate_every: int  # episodes between Lightning's validations (0: none); when set, val/loss ranks the
+    # checkpoints saved at those episodes, each by its own validation
     key_metric: tuple[str, str]  # the family's logged metric that says how training goes, and its plot title
     config: dict[str, Any]  # the composed config, secrets masked, for the report
     launch: str  # the command that continues this run, for the report
@@ -47,11 +49,11 @@ class Machinery:
 
 
 def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[Layout], total: int) -> Machinery:
-    """Budget, signals and stop requests, early stopping, two-tier checkpoints (ranked by the held-out evaluation's
-    val/loss when the family evaluates, else by train/loss_smooth), status, progress, the end-of-run export, and the
-    history, resource monitor, plots and report, wired to one session kit (clock, mirror, shelf, guard), in the order
-    their end hooks must run: the plots before the report that shows them, all before TieredCheckpoint's final
-    mirror."""
+    """Budget, signals and stop requests, early stopping, two-tier checkpoints (ranked by val/loss when the family
+    evaluates on held-out data or Lightning validates it, else by train/loss_smooth), status, progress, the
+    end-of-run export, and the history, resource monitor, plots and report, wired to one session kit (clock, mirror,
+    shelf, guard), in the order their end hooks must run: the plots before the report that shows them, all before
+    TieredCheckpoint's final mirror."""
     from atheria.callbacks.evaluation import HeldOutEvaluation
     from atheria.callbacks.export import ExportCallback
     from atheria.callbacks.history import EpisodeHistory
@@ -69,8 +71,8 @@ def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[
     history = EpisodeHistory(local.logs)
     evaluation = HeldOutEvaluation(s.evaluate_every, s.save_every, history) if s.evaluate_every else None
     checkpoints = TieredCheckpoint(kit.shelf, s.save_every, s.sync_every, s.keep_best,
-                                   monitor="val/loss" if evaluation else "train/loss_smooth",
-                                   scores=evaluation.scores if evaluation else None)
+                                   monitor="val/loss" if evaluation or s.validate_every else "train/loss_smooth",
+                                   scores=evaluation.scores if evaluation else None, validate_every=s.validate_every)
     session = SessionCallback(kit.guard)
     early = []
     if s.early_stop:

@@ -15,6 +15,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 from typing_extensions import override
 
 from atheria.loggers import sync_rows, write_row_ahead
@@ -42,30 +43,37 @@ class TieredCheckpoint(ModelCheckpoint):
     best (else the last) to best-final.ckpt at the end of every session, writes latest.json, and mirrors
     checkpoints and logs every `sync_every` episodes and at the end. `scores(step)`: the figures measured at that
     very episode (a held-out evaluation), or None; when given, only checkpoints saved where it has figures compete
-    for the best N, by its `monitor`, and the saves between only renew last.ckpt. Default: every save competes, by
-    the logged `monitor`."""
+    for the best N, by its `monitor`, and the saves between only renew last.ckpt. `validate_every`: the episodes
+    between Lightning's validations (0: none), whose `monitor` then ranks the checkpoints: a save at a validated
+    episode waits for that validation (Lightning's own deferral, which it applies only at an epoch's end), so that
+    it is ranked by its own figures, not the previous validation's; the saves between only renew last.ckpt.
+    Default: every save competes, by the logged `monitor`."""
 
     def __init__(self, shelf: Shelf, save_every: int, sync_every: int, keep_best: int,
                  monitor: str = "train/loss_smooth", mode: str = "min",
-                 scores: Optional[Callable[[int], Optional[dict[str, float]]]] = None) -> None:
+                 scores: Optional[Callable[[int], Optional[dict[str, float]]]] = None, validate_every: int = 0) -> None:
         super().__init__(dirpath=shelf.local.checkpoints, filename="ep{step:06d}", auto_insert_metric_name=False,
                          every_n_train_steps=save_every, save_last=True, monitor=monitor, mode=mode,
                          save_top_k=keep_best, enable_version_counter=False)
         self.local, self.clock, self.mirror = shelf.local, shelf.clock, shelf.mirror
         self.sync_every = sync_every
-        self.scores = scores
+        self.scores, self.validate_every = scores, validate_every
         self.shelf = shelf
         self._steps: dict[str, int] = {}
 
     # local tier ----------------------------------------------------------------------------------------------
     @override
     def _save_topk_checkpoint(self, trainer: "pl.Trainer", monitor_candidates: dict[str, Any]) -> None:
+        if self.validate_every and not trainer.validating:
+            return  # between validations: the monitor is the last validation's, not this episode's
         if self.scores is None or self.scores(trainer.global_step) is not None:
             super()._save_topk_checkpoint(trainer, monitor_candidates)
 
     @override
     def _monitor_candidates(self, trainer: "pl.Trainer") -> dict[str, Any]:
         candidates = super()._monitor_candidates(trainer)
+        if self.validate_every and trainer.training and trainer.global_step % self.validate_every == 0:
+            candidates.pop(self.monitor, None)  # stale until this episode's validation: Lightning defers the save
         if self.scores is not None:
             fresh = self.scores(trainer.global_step) or {}
             candidates.update({k: torch.tensor(v) for k, v in fresh.items()})
@@ -121,6 +129,24 @@ class TieredCheckpoint(ModelCheckpoint):
         if trainer.should_stop and self._last_global_step_saved != step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
             self._last_global_step_saved = step
+        self._after_save(trainer, step, saved_before)
+
+    @override
+    def on_validation_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        step, saved_before = trainer.global_step, self._last_global_step_saved
+        super().on_validation_end(trainer, pl_module)  # a save deferred to this validation happens here
+        if self._defer_save_until_validation and saved_before == step and trainer.state.fn == TrainerFn.FITTING:
+            # A stop saved last.ckpt before this episode's validation: rank the episode now, and renew last.ckpt
+            # (a link to the ranked file) so that a resume from it knows the ranking.
+            self._defer_save_until_validation = False
+            candidates = self._monitor_candidates(trainer)
+            self._save_topk_checkpoint(trainer, candidates)
+            self._save_last_checkpoint(trainer, candidates)
+            saved_before = -1
+        self._after_save(trainer, step, saved_before)
+
+    def _after_save(self, trainer: "pl.Trainer", step: int, saved_before: int) -> None:
+        """Publish a save made at `step` just now (not before) in latest.json, and mirror it when a sync is due."""
         if self._last_global_step_saved == step and saved_before != step and trainer.is_global_zero:
             self._publish_local(step)
             due = self.sync_every > 0 and step - self.shelf.last_sync_step >= self.sync_every

@@ -29,4 +29,6 @@ class Family:
     law_steps: Callable[[DictConfig], int]  # law forwards in an episode, timed one by one; 0 when there is no law
     cell_steps: Optional[Callable[[DictConfig], int]]  # cell-steps of one episode, to plan from a speed; None: none
     evaluate_every: Callable[[DictConfig], int]  # episodes between the module's own held-out evaluations (its
-    # evaluate(): val/loss ranks the checkpoints saved then); 0: none, checkpoints are ranked by train/loss_smooth
+    # evaluate(): val/loss ranks the checkpoints saved then); 0: none
+    validate_every: Callable[[DictConfig], int]  # episodes between Lightning's validations of the module (val/loss
+    # then ranks the checkpoints saved at them); 0: none. With neither, checkpoints are ranked by train/loss_smooth

@@ -37,6 +37,7 @@ def check(cfg: DictConfig) -> None:
     require(cfg, "data.path", lambda v: v is None or (isinstance(v, str) and os.path.exists(v)),
             "an existing .txt file or folder, or null for data.dataset")
     require(cfg, "data.val_fraction", lambda v: is_number(v) and 0 < v < 1, "a fraction in (0, 1)")
+    require(cfg, "trainer.val_check_interval", positive_int, "a positive integer: episodes between validations")
     require(cfg, "run.max_epochs", lambda v: v is None or positive_int(v), "a positive integer or null")
     require(cfg, "init_from", lambda v: v is None, "null (init_from seeds QCA laws; a language model continues with "
             "ckpt_path)")
@@ -98,6 +99,12 @@ def describe(cfg: DictConfig) -> str:
             f"{cfg.run.total_episodes} steps")
 
 
+def validate_every(cfg: DictConfig) -> int:
+    """Lightning validates every trainer.val_check_interval episodes (by default at every save), unless
+    trainer.limit_val_batches is 0."""
+    return cfg.trainer.val_check_interval if cfg.trainer.limit_val_batches else 0
+
+
 def law_steps(cfg: DictConfig) -> int:
     """None to time: a training step is one batch through GPT-2, not a sequence of law forwards."""
     return 0
@@ -107,4 +114,4 @@ LM = Family(name="lm", module_class="atheria.modules.lm:LMModule",
             key_metric=("val/perplexity", "validation perplexity"), check=check,
             check_needs=check_pretrained, build_module=build_module, build_datamodule=build_datamodule,
             law_keys=law_keys, describe=describe, law_steps=law_steps, cell_steps=None,
-            evaluate_every=lambda cfg: 0, saved_before={})
+            evaluate_every=lambda cfg: 0, validate_every=validate_every, saved_before={})

@@ -113,4 +113,5 @@ QCA = Family(name="qca", module_class="atheria.modules.qca:QCAModule",
              key_metric=("train/survival_rate", "survival rate"), check=check,
              check_needs=check_memory, build_module=build_module, build_datamodule=build_datamodule,
              law_keys=law_keys, describe=describe, law_steps=law_steps, cell_steps=cell_steps,
-             evaluate_every=lambda cfg: cfg.run.eval_every, saved_before={"objective": "reference"})
+             evaluate_every=lambda cfg: cfg.run.eval_every, validate_every=lambda cfg: 0,
+             saved_before={"objective": "reference"})

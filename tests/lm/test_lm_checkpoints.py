@@ -1,0 +1,40 @@
+"""A language model's checkpoints are ranked by val/loss, each by the validation of its own episode, across
+sessions."""
+import csv
+import json
+import os
+
+from atheria.runner import train
+from tests.helpers import compose, load, write_corpus
+
+NAME = "GPT2_LoRA_r4"
+
+
+def test_checkpoints_are_ranked_by_the_validation_loss_of_their_own_episode_across_sessions(tmp_path):
+    corpus = write_corpus(tmp_path)
+    root = tmp_path / "out"
+    ckpts = root / "checkpoints" / NAME
+
+    def session(total):
+        assert train(compose(root, "model=gpt2_lora", "model.pretrained=null", "model.n_embd=16", "model.lora_r=4",
+                             f"data.path={corpus}", "data.block_size=16", "data.batch_size=10", "optim.lr=5e-3",
+                             "trainer.limit_val_batches=2", f"run.total_episodes={total}", "run.save_every=10",
+                             "run.keep_best=2", base=("platform=local",))).code == 0
+        with open(root / "logs" / NAME / "metrics.csv") as f:
+            val = {int(float(r["episode"])): float(r["val/loss"]) for r in csv.DictReader(f) if r.get("val/loss")}
+        assert sorted(val) == [0, *range(10, total + 1, 10)]  # before training, then at every save
+        state = next(v for k, v in load(ckpts / "last.ckpt")["callbacks"].items() if k.startswith("TieredCheckpoint"))
+        assert state["monitor"] == "val/loss"
+        ranked = {int(path.rsplit("ep", 1)[1][:6]): float(score) for path, score in state["best_k_models"].items()}
+        saves = range(10, total + 1, 10)
+        assert ranked == {step: val[step] for step in sorted(saves, key=val.get)[:2]}, (ranked, val)
+        assert sorted(p.name for p in ckpts.glob("ep*.ckpt")) == [f"ep{s:06d}.ckpt" for s in sorted(ranked)]
+        best = min(saves, key=val.get)
+        assert json.loads((ckpts / "latest.json").read_text())["files"]["best-final.ckpt"]["step"] == best
+        assert load(ckpts / "best-final.ckpt")["global_step"] == best
+        return ranked
+
+    first = session(30)
+    assert 30 in first  # the run's last episode, a stop: ranked after its validation, and last.ckpt renewed as a
+    assert os.path.samefile(ckpts / "last.ckpt", ckpts / "ep000030.ckpt")  # link to the ranked file
+    session(60)  # continues from 30: the ranking goes on with the first session's files
