@@ -12,18 +12,31 @@ above 0.05 for every architecture. The short runs use a learning rate of 1e-3 (t
 thousands of episodes); the terms of the trained law's held-out loss are printed beside the trivial law's, and what
 its final field looks like: its contrast (std / mean of the density) and its correlation with the grid's lowest
 mode, sin(pi x / (n + 1)) sin(pi y / (n + 1)), one smooth blob centred on the grid.
+
+The language model: a small random GPT-2 (2 layers, width 128; no hub) fine-tuned with LoRA on the text of the
+GPL-3 licence (Debian's and Ubuntu's /usr/share/common-licenses/GPL-3, the last 20% held out), once with the Φ
+penalty (lambda_phi 1, the default) and once without (lambda_phi 0), from the same seed, beside the best unigram
+model (token frequencies of the training text, add-k smoothed over GPT-2's vocabulary, k the best on the held-out
+text) scored on the same held-out tokens:
+science.lm.perplexity.{untrained,phi,no_phi,unigram} and science.lm.phi.{untrained,phi,no_phi}, the held-out
+perplexity and Φ at the last validation (untrained: the one before training).
 """
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
 import math
+import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 from omegaconf import DictConfig
 
+from atheria.families import build_datamodule
 from atheria.families.qca import PHYSICS_KEYS
 from atheria.models import ARCHITECTURES, build_law
 from atheria.qca import Physics, density, initial_state, rollout
@@ -36,6 +49,10 @@ QUICK = {"deep_qca": 300, "mlp": 300, "snn_unet": 120, "unet": 60}
 FULL = {arch: 2000 for arch in ARCHITECTURES}
 LR = 1e-3
 HELD_OUT = 8
+TEXT = "/usr/share/common-licenses/GPL-3"
+LM_STEPS = {"quick": 80, "full": 400}
+LM = ("model=gpt2_lora", "model.pretrained=null", "model.n_embd=128", "model.n_head=4", f"data.path={TEXT}",
+      "data.val_fraction=0.2", "data.block_size=64", "data.batch_size=8", "optim.lr=2e-3")
 
 
 def shape(rho: torch.Tensor) -> tuple[float, float]:
@@ -59,9 +76,68 @@ def fields(cfg: DictConfig) -> tuple[tuple[float, float], tuple[float, float]]:
     return shape(density(psi0)[0]), shape(final)
 
 
+def unigram_perplexity(cfg: DictConfig) -> tuple[float, float]:
+    """The best add-k unigram model of the training tokens on the held-out tokens a validation scores (every token
+    of its full batches but each block's first), and its k."""
+    data = build_datamodule(cfg)
+    data.setup("fit")
+    vocab = len(data.tokenizer)
+    counts = torch.bincount(data.train_blocks.flatten(), minlength=vocab).double()
+    batches = min(len(data.val_blocks) // cfg.data.batch_size, cfg.trainer.limit_val_batches)
+    targets = data.val_blocks[: batches * cfg.data.batch_size, 1:].flatten()
+
+    def perplexity(k: float) -> float:
+        log_p = torch.log((counts[targets] + k) / (counts.sum() + k * vocab))
+        return float(torch.exp(-log_p.mean()))
+
+    k = min((10.0 ** e for e in torch.arange(-4.0, 1.01, 0.25).tolist()), key=perplexity)
+    return perplexity(k), k
+
+
+def validations(cfg: DictConfig) -> dict[int, tuple[float, float]]:
+    """A run's held-out (perplexity, Φ) by episode, from its metrics.csv."""
+    with open(Path(cfg.storage.local) / "logs" / cfg.name / "metrics.csv") as f:
+        return {int(float(r["episode"])): (float(r["val/perplexity"]), float(r["val/phi"]))
+                for r in csv.DictReader(f) if r.get("val/perplexity")}
+
+
+def language_model(tmp: Path, quick: bool) -> None:
+    """Fine-tune with and without the Φ penalty, and score the unigram model on the same held-out tokens."""
+    from atheria.runner import train
+
+    if not os.path.isfile(TEXT):
+        raise SystemExit(f"science.lm trains on {TEXT} (Debian's and Ubuntu's base-files), which this machine "
+                         "lacks")
+    steps = LM_STEPS["quick" if quick else "full"]
+    runs = {}
+    for row, lam in (("phi", 1.0), ("no_phi", 0.0)):
+        cfg = compose(tmp / f"lm_{row}", *LM, f"model.lambda_phi={lam}", f"run.total_episodes={steps}",
+                      f"run.save_every={steps // 2}", "run.monitor_every=0", "run.plot_every=0")
+        with open(tmp / f"lm_{row}.log", "w") as out, contextlib.redirect_stdout(out), \
+                contextlib.redirect_stderr(out), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if train(cfg).code != 0:
+                raise SystemExit(f"the lambda_phi={lam} run failed: see {tmp / f'lm_{row}.log'}")
+        runs[row] = validations(cfg)
+    unigram, k = unigram_perplexity(cfg)
+    untrained = runs["phi"][0]
+    note(f"lm: random GPT-2 (2 layers, width 128) + LoRA r 8, {steps} steps of 8 x 64 tokens, lr 2e-3; held-out "
+         f"perplexity / Φ at episodes {sorted(runs['phi'])}: " + "; ".join(
+             f"lambda_phi {lam}: " + ", ".join(f"{p:,.0f} / {phi:.2f}" for p, phi in runs[row].values())
+             for row, lam in (("phi", 1), ("no_phi", 0))) + f"; unigram (add-k, k {k:.3g}) {unigram:,.0f}")
+    figures = {"untrained": untrained, "phi": runs["phi"][steps], "no_phi": runs["no_phi"][steps]}
+    for row, (perplexity, _) in figures.items():
+        result(f"science.lm.perplexity.{row}", perplexity, "perplexity")
+    result("science.lm.perplexity.unigram", unigram, "perplexity")
+    for row, (_, phi) in figures.items():
+        result(f"science.lm.phi.{row}", phi, "phi")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Train each architecture briefly, then read its held-out figures and the baselines from training_log.json."""
-    episodes = QUICK if parse_quick(__doc__.splitlines()[0], argv) else FULL
+    """Train each architecture briefly, then read its held-out figures and the baselines from training_log.json;
+    then the language model with and without Φ, beside the unigram model."""
+    quick = parse_quick(__doc__.splitlines()[0], argv)
+    episodes = QUICK if quick else FULL
     threads = pin_threads()
     note(f"preset=quick physics (grid 32, 50 steps), objective bounded, lr {LR}, {HELD_OUT} held-out episodes, "
          f"{device()}, {threads} thread(s)")
@@ -81,6 +157,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                  f"against {base['best']} {base['best_score']:.4f}, zero law {base['scores']['zero law']:.4f}; "
                  f"field contrast {c0:.2f} -> {c1:.2f}, correlation with the lowest mode {b0:.2f} -> {b1:.2f}")
             result(f"science.qca.{arch}.gain_over_trivial", base["model_last_gain"], "share")
+        language_model(Path(tmp), quick)
 
 
 if __name__ == "__main__":

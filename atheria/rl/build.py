@@ -22,19 +22,28 @@ PROBE_BATCHES = 2  # held-out blocks measured after every decision: this many tr
 
 @dataclass
 class Text:
-    """Token blocks for training, and the held-out probe batch every decision is measured on."""
+    """Token blocks for training, the held-out probe batch the training env's decisions are rewarded on, and the
+    evaluation env's own probe: other held-out blocks, so that the agent is evaluated, and its checkpoints chosen,
+    on text its rewards never saw."""
 
     train: Tensor
     probe: Tensor
+    evaluation: Tensor
 
 
 def load_text(cfg: DictConfig) -> Text:
-    """The configured text (data.*) as training blocks and a fixed held-out probe batch."""
+    """The configured text (data.*) as training blocks and two fixed, disjoint held-out probe batches."""
     from atheria.families import build_datamodule
 
     data = build_datamodule(cfg)
     data.setup("fit")
-    return Text(data.train_blocks, data.val_blocks[: PROBE_BATCHES * cfg.data.batch_size])
+    n, held_out = PROBE_BATCHES * cfg.data.batch_size, data.val_blocks
+    if len(held_out) < 2 * n:
+        raise ConfigError(f"data.path={cfg.data.path!r} gives {len(held_out)} held-out blocks of data.block_size="
+                          f"{cfg.data.block_size} tokens; the scheduler needs {2 * n} ({PROBE_BATCHES} batches of "
+                          "data.batch_size for the reward's probe, as many for evaluation); accepted: more text, a "
+                          "larger data.val_fraction, or smaller blocks or batches")
+    return Text(data.train_blocks, held_out[:n], held_out[n:2 * n])
 
 
 def load_base(cfg: DictConfig, local: Layout) -> dict[str, Tensor] | None:
@@ -56,10 +65,12 @@ def load_base(cfg: DictConfig, local: Layout) -> dict[str, Tensor] | None:
     return adapters
 
 
-def build_env(cfg: DictConfig, text: Text, base: dict[str, Tensor] | None, first_episode: int = 0) -> SchedulerEnv:
+def build_env(cfg: DictConfig, text: Text, base: dict[str, Tensor] | None, first_episode: int = 0,
+              evaluation: bool = False) -> SchedulerEnv:
     """A SchedulerEnv over its own copy of the model (the training and the evaluation env never share weights),
     starting every episode from `base` (None: the model's fresh adapters, seeded by `seed`, so the training env, the
-    evaluation env and every later session start from the same ones, those `model=gpt2_lora` starts from)."""
+    evaluation env and every later session start from the same ones, those `model=gpt2_lora` starts from), measured
+    on the training probe or, for `evaluation`, on the evaluation probe."""
     from atheria.families import build_module
 
     with torch.random.fork_rng():  # fresh adapters seeded as a Lightning run seeds them: the same in every env
@@ -69,7 +80,8 @@ def build_env(cfg: DictConfig, text: Text, base: dict[str, Tensor] | None, first
     if base is not None:
         lm.model.load_state_dict(base, strict=False)
     rl, optim = cfg.rl, OmegaConf.to_container(cfg.optim, resolve=True)
-    return SchedulerEnv(lm, trainable_state(lm.model), text.train, text.probe, batch_size=cfg.data.batch_size,
+    probe = text.evaluation if evaluation else text.probe
+    return SchedulerEnv(lm, trainable_state(lm.model), text.train, probe, batch_size=cfg.data.batch_size,
                         optim=optim, weights=RewardWeights(**rl.reward), inner_steps=rl.inner_steps,
                         max_steps=rl.max_steps, continuous=rl.algo in CONTINUOUS, first_episode=first_episode,
                         seed=cfg.seed)

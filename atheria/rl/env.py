@@ -1,7 +1,8 @@
 """SchedulerEnv: a gymnasium environment in which each action decides how the GPT-2 + LoRA model trains next.
 
 An action sets the (text, Φ) weights of the loss, then `inner_steps` real AdamW steps run on training batches; the
-reward (atheria/rl/reward.py) is what that changed on a held-out probe batch. An episode is `max_steps` decisions
+reward (atheria/rl/reward.py) is what that changed on a held-out probe batch (the evaluation env measures its own
+probe, other held-out text than the training env's). An episode is `max_steps` decisions
 from the base adapters with a fresh optimizer, so the agent learns a schedule, not one lucky trajectory. The
 reference environment never stepped its optimizer, so its model never changed; here a test checks that it does.
 
@@ -37,13 +38,17 @@ def mix_weights(action: float) -> tuple[float, float]:
     return 1.0 - 0.9 * m, m
 
 
-def text_action(space: spaces.Space) -> Any:
-    """The action that means TEXT in a scheduler's action space (the first discrete action, or a mix of 0)."""
-    return np.full(space.shape, -1.0, np.float32) if isinstance(space, spaces.Box) else list(ACTIONS).index("TEXT")
+def constant_actions(space: spaces.Space) -> dict[str, Any]:
+    """The constant policies of a scheduler's action space, by name: each of TEXT, PHI and MIXED, or for SAC's
+    continuous mix its ends and middle (mix 0: TEXT, 1: PHI, 0.5: weights 0.55, 0.5, named mixed)."""
+    if isinstance(space, spaces.Box):
+        return {name: np.full(space.shape, a, np.float32) for name, a in (("text", -1.0), ("phi", 1.0),
+                                                                          ("mixed", 0.0))}
+    return {name.lower(): i for i, name in enumerate(ACTIONS)}
 
 
 class SchedulerEnv(gym.Env):
-    """Observation: C, Φ / phi_target, text loss / log(vocab), Φ loss / phi_target, perplexity relative to the
+    """Observation: Φ / 10, Φ / phi_target, text loss / log(vocab), Φ loss / phi_target, perplexity relative to the
     episode's start, progress through the episode (all clipped to the observation space's bounds)."""
 
     metadata = {"render_modes": []}
@@ -59,13 +64,13 @@ class SchedulerEnv(gym.Env):
         self.first_episode, self.episode, self.data_seed = first_episode, first_episode, seed
         self.phi_target = float(lm.hparams.phi_target)
         self.log_vocab = math.log(lm.model.config.vocab_size)
-        # C, phi/target, text_loss/log(vocab), phi_loss/target, perplexity/start, progress
+        # phi/10, phi/target, text_loss/log(vocab), phi_loss/target, perplexity/start, progress
         high = np.array([1.0, PHI_SCALE / self.phi_target, 2.0, 1.0, 4.0, 1.0], dtype=np.float32)
         self.observation_space = spaces.Box(0.0, high, dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32) if continuous else spaces.Discrete(len(ACTIONS))
         self.t = 0
         self.optimizer: Optional[torch.optim.Optimizer] = None
-        self.start = self.last = Reading(0.0, 1.0)
+        self.start = self.last = Reading(0.0, 0.0, 0.0)
         self.episode_return = 0.0
         self.best: Optional[tuple[float, dict[str, Tensor]]] = None  # (return, adapters) of the best finished episode
 
@@ -88,8 +93,7 @@ class SchedulerEnv(gym.Env):
         self.optimizer = torch.optim.AdamW(params, lr=o["lr"], betas=tuple(o["betas"]), weight_decay=o["weight_decay"])
         self.t, self.episode_return = 0, 0.0
         self.start = self.last = reading = self._read()
-        ce = math.log(reading.perplexity)
-        return self._observe(reading, ce, max(0.0, self.phi_target - reading.phi)), {}
+        return self._observe(reading, reading.ce, reading.shortfall), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Train `inner_steps` optimizer steps under the action's loss weights, then measure and reward."""
@@ -102,7 +106,8 @@ class SchedulerEnv(gym.Env):
             text_losses.append(text)
             phi_losses.append(shortfall)
         reading = self._read()
-        terms = reward_terms(self.last, reading, w_phi / self.max_steps, self.weights)
+        terms = reward_terms(self.last, reading, self.weights)
+        changes = {"ce": reading.ce - self.last.ce, "shortfall": reading.shortfall - self.last.shortfall}
         self.last = reading
         self.t += 1
         reward, done = float(sum(terms.values())), self.t >= self.max_steps
@@ -111,7 +116,8 @@ class SchedulerEnv(gym.Env):
             adapters = trainable_state(self.lm.model)
             self.best = (self.episode_return, {k: v.detach().cpu().clone() for k, v in adapters.items()})
         obs = self._observe(reading, float(np.mean(text_losses)), float(np.mean(phi_losses)))
-        info = {"terms": terms, "weights": (w_text, w_phi), "phi": reading.phi, "perplexity": reading.perplexity}
+        info = {"terms": terms, "changes": changes, "weights": (w_text, w_phi), "phi": reading.phi,
+                "perplexity": reading.perplexity}
         return obs, reward, done, False, info
 
     def _train_step(self, ids: Tensor, w_text: float, w_phi: float, step: int) -> tuple[float, float]:
@@ -133,13 +139,13 @@ class SchedulerEnv(gym.Env):
 
     @torch.no_grad()
     def _read(self) -> Reading:
-        """Φ and perplexity of the held-out probe batch, in eval mode (no dropout)."""
+        """Φ and cross-entropy of the held-out probe batch, in eval mode (no dropout)."""
         self.lm.eval()
         out, phi = self.lm(self.probe)
         self.lm.train()
-        return Reading(float(phi), math.exp(min(float(out.loss), 50.0)))
+        return Reading(float(phi), float(out.loss), max(0.0, self.phi_target - float(phi)))
 
     def _observe(self, reading: Reading, text_loss: float, phi_loss: float) -> np.ndarray:
-        obs = [reading.c, reading.phi / self.phi_target, text_loss / self.log_vocab, phi_loss / self.phi_target,
-               reading.perplexity / self.start.perplexity, self.t / self.max_steps]
+        obs = [reading.phi / PHI_SCALE, reading.phi / self.phi_target, text_loss / self.log_vocab,
+               phi_loss / self.phi_target, reading.perplexity / self.start.perplexity, self.t / self.max_steps]
         return np.clip(np.array(obs, dtype=np.float32), 0.0, self.observation_space.high)

@@ -1,54 +1,50 @@
-"""The scheduler's reward, term by term: what one decision gained in C, in Φ and in perplexity, minus its cost.
+"""The scheduler's reward: what one decision changed on the held-out probe, each term in its objective's own units,
+scaled by what a typical decision changes it by.
 
-    r = α·ΔC + β·ΔΦ + γ·(ppl_before − ppl_after) / ppl_before − δ·cost
+    r = text · (CE_before − CE_after) / text_nats  +  phi · (S_before − S_after) / phi_units
 
-- ΔC: change of the consciousness score C = Φ / 10 (the reference's score, in [0, 1)); since C follows Φ, α and β
-  together weight a Φ gain (α/10 + β per unit of Φ), α on the [0, 1) scale, β on Φ's own [0, 10).
-- ΔΦ: change of Φ, measured on the same held-out probe batch before and after the decision.
-- relative perplexity drop: positive when the held-out perplexity falls, scale-free so a random base (perplexity in
-  the tens of thousands) and GPT-2 (25-35) weigh alike.
-- cost: the decision's Φ loss weight as a share of the episode, w_phi / max_steps, so an episode spent wholly on
-  PHI costs δ and one on TEXT costs nothing: Φ gains must pay for the steps taken away from the text objective.
+- CE: the probe's cross-entropy in nats per token (log of its perplexity), the text objective itself.
+- S = max(0, model.phi_target − Φ): how far the probe's Φ falls short of its target, the Φ objective itself
+  (atheria.lm.phi.phi_penalty). Above the target Φ earns nothing more; falling below it costs.
+- text_nats, phi_units (rl.reward.*): a typical decision's gain in each — so a typical TEXT decision and a
+  typical PHI decision each earn about `text` and `phi`, and neither objective drowns the other. baselines.json
+  records what each constant action changes per decision in this run's setting, to set them from.
 
-Every term is a difference or a cost of this decision: there is no constant bonus, so an episode's return is
-α·(C_end − C_start) + β·(Φ_end − Φ_start) + γ·Σ relative drops − δ·(mean Φ weight). The reference added
-fixed in-band bonuses that dominated its total; none here.
+Every term is a change made by this decision: there is no constant and no cost, so an episode's return is
+text · (CE_start − CE_end) / text_nats + phi · (S_start − S_end) / phi_units. The reference added fixed in-band
+bonuses that dominated its total, and repeated Φ as C = Φ / 10; neither here.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-
-C_SCALE = 10.0
 
 
 @dataclass(frozen=True)
 class RewardWeights:
-    """α, β, γ, δ of `rl.reward` (reference defaults 1.0, 0.5, 0.1, 0.2)."""
+    """rl.reward: each term's weight, and the typical decision's gain that is one unit of it."""
 
-    alpha: float = 1.0
-    beta: float = 0.5
-    gamma: float = 0.1
-    delta: float = 0.2
+    text: float
+    phi: float
+    text_nats: float
+    phi_units: float
 
 
 @dataclass(frozen=True)
 class Reading:
-    """What the held-out probe batch measured: Φ of the model's hidden states and the model's perplexity."""
+    """What the held-out probe batch measured: Φ of the model's hidden states, its cross-entropy (nats per token),
+    and the Φ shortfall of the target."""
 
     phi: float
-    perplexity: float
+    ce: float
+    shortfall: float
 
     @property
-    def c(self) -> float:
-        """The consciousness score C = Φ / 10."""
-        return self.phi / C_SCALE
+    def perplexity(self) -> float:
+        return math.exp(min(self.ce, 50.0))
 
 
-def reward_terms(before: Reading, after: Reading, cost: float, w: RewardWeights) -> dict[str, float]:
+def reward_terms(before: Reading, after: Reading, w: RewardWeights) -> dict[str, float]:
     """The weighted terms of one decision's reward (their sum is the reward), for the reward and for the logs."""
-    return {
-        "c": w.alpha * (after.c - before.c),
-        "phi": w.beta * (after.phi - before.phi),
-        "perplexity": w.gamma * (before.perplexity - after.perplexity) / before.perplexity,
-        "cost": -w.delta * cost,
-    }
+    return {"text": w.text * (before.ce - after.ce) / w.text_nats,
+            "phi": w.phi * (before.shortfall - after.shortfall) / w.phi_units}

@@ -1,6 +1,6 @@
 """One session of `task=rl_scheduler`: continue or start the agent, train it within the session budget, save and
-mirror, and compare it with the fixed-TEXT and random policies. The runner has already validated the config, taken
-the experiment's lock and resolved the checkpoint to resume from, as for every other task."""
+mirror, and compare it with every constant action and random actions. The runner has already validated the config,
+taken the experiment's lock and resolved the checkpoint to resume from, as for every other task."""
 from __future__ import annotations
 
 import errno
@@ -47,8 +47,10 @@ def check(cfg: DictConfig) -> None:
     require(cfg, "rl.gae_lambda", lambda v: is_number(v) and 0 <= v <= 1, "a number in [0, 1] (default 0.95)")
     require(cfg, "rl.net_arch", lambda v: OmegaConf.is_list(v) and len(v) > 0 and all(positive_int(x) for x in v),
             "a list of positive layer widths, e.g. [128,128]")
-    for term in ("alpha", "beta", "gamma", "delta"):
-        require(cfg, f"rl.reward.{term}", lambda v: is_number(v) and v >= 0, "a number >= 0")
+    for term in ("text", "phi"):
+        require(cfg, f"rl.reward.{term}", lambda v: is_number(v) and v >= 0, "a number >= 0 (default 1)")
+    for scale in ("text_nats", "phi_units"):
+        require(cfg, f"rl.reward.{scale}", positive_number, "a positive number: a typical decision's gain")
 
 
 def describe(cfg: DictConfig) -> str:
@@ -97,7 +99,7 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
     print(describe(cfg))
     text, base = load_text(cfg), load_base(cfg, local)
     train_env = build_env(cfg, text, base, first_episode=ckpt["agent"]["episodes"] if ckpt else 0)
-    eval_env = DummyVecEnv([lambda: Monitor(build_env(cfg, text, base))])
+    eval_env = DummyVecEnv([lambda: Monitor(build_env(cfg, text, base, evaluation=True))])
     algo = build_agent(cfg.rl, train_env, cfg.seed)
     if ckpt is not None:
         restore_agent(algo, cfg.rl.algo, ckpt["agent"], resume.source)
@@ -138,12 +140,25 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
 
 
 def _compare(scheduler: Scheduler) -> None:
-    """The agent's latest evaluation reward next to the fixed-TEXT and random policies' on the same episodes."""
+    """The agent's latest evaluation reward next to every constant action's and random actions' on the same
+    episodes, and whether it beats the best constant action."""
     s, n = scheduler.scheduled, scheduler.cfg.rl.n_eval_episodes
     if s.reward is None:
         print("No evaluation yet (every rl.eval_freq steps): nothing to compare.")
         return
     line = f"Evaluation reward, mean of {n} episodes: agent {s.reward:.4f} (at step {s.step})"
-    if scheduler.baselines:
-        line += f", always TEXT {scheduler.baselines['text']:.4f}, random {scheduler.baselines['random']:.4f}"
+    b = scheduler.baselines
+    if b:
+        constant = {name: b[name] for name in b["per_decision"]}
+        best = max(constant, key=constant.__getitem__)
+        line += ", " + ", ".join(f"always {name.upper()} {value:.4f}" for name, value in constant.items())
+        line += f", random {b['random']:.4f}; "
+        line += (f"the agent beats the best constant action ({best.upper()}) by {s.reward - constant[best]:.4f}"
+                 if s.reward > constant[best] else
+                 f"the agent does not beat the best constant action ({best.upper()})")
     print(line + ".")
+    if b:
+        text, phi, w = b["per_decision"]["text"]["ce"], b["per_decision"]["phi"]["shortfall"], scheduler.cfg.rl.reward
+        print(f"A decision here: always TEXT changes the probe's cross-entropy by {text:+.4g} nats, always PHI the Φ "
+              f"shortfall by {phi:+.4g} (the units of the reward: rl.reward.text_nats={w.text_nats}, "
+              f"rl.reward.phi_units={w.phi_units}).")

@@ -41,8 +41,8 @@ def val_rows(root):
 
 def test_validation_perplexity_falls_and_checkpoints_are_adapter_sized(tmp_path, corpus):
     root = tmp_path / "out"
-    proc = run_train(root, *lm(corpus, "optim.lr=5e-3", "model.lambda_phi=0", "run.total_episodes=30",
-                               "run.save_every=10"))
+    proc = run_train(root, *lm(corpus, "model.n_embd=32", "data.block_size=32", "optim.lr=5e-3",
+                               "model.lambda_phi=0", "run.total_episodes=30", "run.save_every=10"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     ppl = [float(r["val/perplexity"]) for r in val_rows(root)]
     assert len(ppl) == 4 and max(ppl[1:]) < ppl[0] and ppl[3] < 0.95 * ppl[0], ppl  # ppl[0]: before training

@@ -46,21 +46,37 @@ def test_actions_set_the_loss_weights_and_the_episode_ends_after_max_steps(rl_cf
     assert mix_weights(-1.0) == ACTIONS["TEXT"] and mix_weights(1.0) == pytest.approx(ACTIONS["PHI"])
 
 
-def test_the_reward_is_the_sum_of_the_documented_terms(rl_cfg, text):
-    w = RewardWeights(alpha=1.0, beta=0.5, gamma=0.1, delta=0.2)
-    terms = reward_terms(Reading(phi=2.0, perplexity=100.0), Reading(phi=3.0, perplexity=80.0), cost=0.25, w=w)
-    assert terms == pytest.approx({"c": 1.0 * 0.1, "phi": 0.5 * 1.0, "perplexity": 0.1 * 0.2, "cost": -0.2 * 0.25})
-    # No constant bonus: a decision that changes nothing and costs nothing earns exactly 0.
-    assert sum(reward_terms(Reading(4.0, 50.0), Reading(4.0, 50.0), 0.0, w).values()) == 0.0
+def test_the_reward_is_each_objectives_gain_in_units_of_a_typical_decision(rl_cfg, text):
+    w = RewardWeights(text=1.0, phi=2.0, text_nats=0.01, phi_units=0.5)
+    before, after = Reading(phi=2.0, ce=10.0, shortfall=4.0), Reading(phi=3.0, ce=9.98, shortfall=3.0)
+    assert reward_terms(before, after, w) == pytest.approx({"text": 2.0, "phi": 4.0})
+    # No constant bonus and no cost: a decision that changes nothing earns exactly 0, whatever its action.
+    assert sum(reward_terms(before, before, w).values()) == 0.0
+    # Φ above its target earns nothing more; a text loss rising costs.
+    above = Reading(phi=7.0, ce=10.01, shortfall=0.0)
+    assert reward_terms(Reading(phi=6.5, ce=10.0, shortfall=0.0), above, w) == pytest.approx({"text": -1.0,
+                                                                                                  "phi": 0.0})
 
-    env = build_env(rl_cfg("rl.reward.alpha=2", "rl.reward.delta=1"), text, None)
+    env = build_env(rl_cfg("rl.reward.phi=2", "rl.reward.text_nats=0.05"), text, None)
     env.reset(seed=0)
-    before = env.last
-    _, reward, _, _, info = env.step(1)  # PHI: Φ weight 1, so its cost is 1 / max_steps
-    after = Reading(info["phi"], info["perplexity"])
-    expected = reward_terms(before, after, 1.0 / 3, RewardWeights(alpha=2.0, beta=0.5, gamma=0.1, delta=1.0))
+    first = env.last
+    assert first.shortfall == pytest.approx(max(0.0, env.phi_target - first.phi))
+    assert first.perplexity == pytest.approx(math.exp(first.ce))
+    _, reward, _, _, info = env.step(1)
+    expected = {"text": -info["changes"]["ce"] / 0.05, "phi": -2.0 * info["changes"]["shortfall"] / 0.25}
     assert info["terms"] == pytest.approx(expected) and reward == pytest.approx(sum(expected.values()))
-    assert math.isclose(expected["cost"], -1.0 / 3)
+    assert env.last.ce - first.ce == pytest.approx(info["changes"]["ce"])
+
+
+def test_the_evaluation_env_measures_other_held_out_text_than_the_rewards_probe(rl_cfg, text):
+    assert text.probe.shape == text.evaluation.shape
+    rows = {tuple(r) for r in text.probe.tolist()}
+    assert not rows & {tuple(r) for r in text.evaluation.tolist()}  # disjoint blocks
+    training, evaluation = build_env(rl_cfg(), text, None), build_env(rl_cfg(), text, None, evaluation=True)
+    assert torch.equal(training.probe.cpu(), text.probe) and torch.equal(evaluation.probe.cpu(), text.evaluation)
+    training.reset(seed=0)
+    evaluation.reset(seed=0)
+    assert training.last.ce != evaluation.last.ce  # the same base adapters, read on other text
 
 
 def test_episodes_are_deterministic_from_a_seed_and_move_on_through_the_text(rl_cfg, text):

@@ -29,7 +29,7 @@ def test_the_reference_defaults(tmp_path):
     assert (rl.algo, rl.lr, rl.n_steps, rl.batch_size, rl.n_epochs, rl.gamma, rl.gae_lambda, rl.clip_range,
             rl.ent_coef, list(rl.net_arch)) == ("ppo", 3e-4, 2048, 64, 10, 0.99, 0.95, 0.2, 0.01, [128, 128])
     assert (rl.save_freq, rl.eval_freq, rl.n_eval_episodes, rl.base) == (10000, 5000, 5, None)
-    assert dict(rl.reward) == {"alpha": 1.0, "beta": 0.5, "gamma": 0.1, "delta": 0.2}
+    assert dict(rl.reward) == {"text": 1.0, "phi": 1.0, "text_nats": 0.0015, "phi_units": 0.25}
     assert compose(tmp_path).task == "train"
 
 
@@ -52,7 +52,8 @@ BAD = [
     ("rl.net_arch=128", "rl.net_arch=128", "positive layer widths"),
     ("rl.eval_freq=0", "rl.eval_freq=0", "positive integer"),
     ("rl.learning_starts=-5", "rl.learning_starts=-5", ">= 0"),
-    ("rl.reward.delta=-0.2", "rl.reward.delta=-0.2", ">= 0"),
+    ("rl.reward.phi=-0.2", "rl.reward.phi=-0.2", ">= 0"),
+    ("rl.reward.text_nats=0", "rl.reward.text_nats=0", "a positive number: a typical decision's gain"),
     ("rl.base=/nonexistent/base.ckpt", "rl.base='/nonexistent/base.ckpt'", "existing LM checkpoint"),
     ("model=unet", "model.family='qca'", "model=gpt2_lora"),
     ("init_from=other", "init_from='other'", "rl.base"),
