@@ -19,7 +19,9 @@ penalty (lambda_phi 1, the default) and once without (lambda_phi 0), from the sa
 model (token frequencies of the training text, add-k smoothed over GPT-2's vocabulary, k the best on the held-out
 text) scored on the same held-out tokens:
 science.lm.perplexity.{untrained,phi,no_phi,unigram} and science.lm.phi.{untrained,phi,no_phi}, the held-out
-perplexity and Φ at the last validation (untrained: the one before training).
+perplexity and Φ at the last validation (untrained: the one before training). And science.lm.noise_phi.{uncorrected,
+corrected}: Φ of pure noise at 320 tokens (the fewest a batch may hold at 32 features), without and with the
+shuffled-pairs null subtracted.
 """
 from __future__ import annotations
 
@@ -101,6 +103,26 @@ def validations(cfg: DictConfig) -> dict[int, tuple[float, float]]:
                 for r in csv.DictReader(f) if r.get("val/perplexity")}
 
 
+def noise_phi() -> None:
+    """Φ of pure noise (width 64: 32 features) at several token counts, with and without the shuffled-pairs null."""
+    from atheria.lm.phi import PHI_SCALE, PhiMeter, gaussian_mutual_information
+
+    meter, g = PhiMeter(64), torch.Generator().manual_seed(0)
+    rows = []
+    for tokens in (16, 64, 128, 320, 512, 4096):
+        noise = [torch.randn(1, tokens, 64, generator=g) for _ in range(20)]
+        features = [x[0] @ meter.projection for x in noise]
+        raw = sum(float(PHI_SCALE * (1 - torch.exp(-gaussian_mutual_information(z[:, :16], z[:, 16:]).clamp_min(0)
+                                                   / 16))) for z in features) / len(noise)
+        corrected = sum(float(meter(x)) for x in noise) / len(noise) if tokens >= meter.min_tokens else None
+        rows.append(f"{tokens}: {raw:.3f}" + (f" -> {corrected:.3f}" if corrected is not None else " (refused)"))
+        if tokens == meter.min_tokens:
+            result("science.lm.noise_phi.uncorrected", raw, "phi")
+            result("science.lm.noise_phi.corrected", corrected or 0.0, "phi")
+    note("lm: Φ of pure noise by tokens per batch, mean of 20 draws, uncorrected -> less the shuffled-pairs null: "
+         + "; ".join(rows))
+
+
 def language_model(tmp: Path, quick: bool) -> None:
     """Fine-tune with and without the Φ penalty, and score the unigram model on the same held-out tokens."""
     from atheria.runner import train
@@ -157,6 +179,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                  f"against {base['best']} {base['best_score']:.4f}, zero law {base['scores']['zero law']:.4f}; "
                  f"field contrast {c0:.2f} -> {c1:.2f}, correlation with the lowest mode {b0:.2f} -> {b1:.2f}")
             result(f"science.qca.{arch}.gain_over_trivial", base["model_last_gain"], "share")
+        noise_phi()
         language_model(Path(tmp), quick)
 
 

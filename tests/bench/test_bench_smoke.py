@@ -22,7 +22,10 @@ EXPECTED = {
     | {"throughput.unet.g32.train.compile_speedup", "throughput.unet.g32.forward.compile_speedup"},
     "startup": {"startup.train_help", "startup.status_help", "startup.import_lightning",
                 "startup.train_help.imports_torch", "startup.status_help.imports_torch"},
-    "science": {f"science.qca.{arch}.gain_over_trivial" for arch in ("unet", "snn_unet", "mlp", "deep_qca")},
+    "science": {f"science.qca.{arch}.gain_over_trivial" for arch in ("unet", "snn_unet", "mlp", "deep_qca")}
+    | {f"science.lm.perplexity.{row}" for row in ("untrained", "phi", "no_phi", "unigram")}
+    | {f"science.lm.phi.{row}" for row in ("untrained", "phi", "no_phi")}
+    | {"science.lm.noise_phi.uncorrected", "science.lm.noise_phi.corrected"},
 }
 
 
