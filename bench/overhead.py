@@ -33,10 +33,19 @@ from atheria.qca import LossWeights, Physics, episode_losses, initial_state, rol
 from bench.common import compose, device, median, note, parse_quick, pin_threads, result
 from bench.session import train_session
 
-# Both: the quick preset's episodes as a user runs them (its 50 steps). 25 timed episodes hold the preset's share
-# of cadence work: 5 saves, 2 monitor reports and 1 live plot.
-QUICK = {"episodes": 27, "repeats": 2}
-FULL = {"episodes": 52, "repeats": 5}
+# Three episode lengths, all at the quick preset's cadences (a save every 5 episodes, a sync every 20, a monitor
+# report and a live plot every 25, status and progress bar every episode):
+# - "": the quick preset's episodes as a user runs them (UNET, grid 32, 50 steps; ~700 ms on one CPU thread); 25
+#   timed episodes hold 5 saves, 2 monitor reports and 1 live plot;
+# - "short": MLP, grid 32, 30 steps (~25 ms), and "tiny": MLP, grid 16, 10 steps (~7 ms): episodes as short as the
+#   quick preset's are on a GPU, where the framework's fixed cost per episode decides how much of the run trains.
+VARIANTS = {"": ("preset=quick",),
+            "short": ("preset=quick", "model=mlp", "qca.steps=30"),
+            "tiny": ("preset=quick", "model=mlp", "qca.grid_size=16", "qca.steps=10")}
+QUICK = {"": {"episodes": 27, "repeats": 2}, "short": {"episodes": 102, "repeats": 3},
+         "tiny": {"episodes": 102, "repeats": 3}}
+FULL = {"": {"episodes": 52, "repeats": 5}, "short": {"episodes": 202, "repeats": 5},
+        "tiny": {"episodes": 202, "repeats": 5}}
 
 
 class PlainLoop:
@@ -94,31 +103,41 @@ class Alternate(Callback):
         return sum(plain) / len(plain), trainer / len(plain)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Repeat the alternating run; report the median ratio of seconds per episode."""
-    preset = QUICK if parse_quick(__doc__.splitlines()[0], argv) else FULL
-    threads = pin_threads()
-    note(f"preset=quick as configured (UNET 16ch D4, grid 32), {preset['episodes']} episodes per repetition, "
-         f"{preset['repeats']} repetitions, {device()}, {threads} thread(s)")
+def ratios_of(variant: str, episodes: int, repeats: int, work: Path) -> list[float]:
+    """Trainer over plain seconds per episode, one ratio per repetition of the alternating run."""
     ratios = []
+    for rep in range(repeats):
+        root = work / f"{variant or 'quick'}{rep}"
+        cfg = compose(root, *VARIANTS[variant], "run.max_hours=24", "run.eval_every=0",
+                      f"run.total_episodes={episodes}", "trainer.precision=32-true")
+        gc.collect()
+        alternate = Alternate(PlainLoop(cfg))
+        train_session(cfg, work / "framework.log", first=alternate)
+        if alternate.losses != alternate.plain_losses:
+            raise SystemExit(f"the plain loop and the Trainer disagree on the losses: {alternate.plain_losses[:3]}"
+                             f" vs {alternate.losses[:3]}; the comparison would not be like for like")
+        a, b = alternate.seconds_per_episode()
+        ratios.append(b / a)
+        note(f"{variant or 'quick'} repetition {rep + 1} ({cfg.model.arch.upper()}, grid {cfg.qca.grid_size}, "
+             f"{cfg.qca.steps} steps per episode): plain {a * 1000:.1f} ms/episode, Trainer {b * 1000:.1f} "
+             f"ms/episode, ratio {b / a:.3f}; losses identical")
+        shutil.rmtree(root, ignore_errors=True)
+    return ratios
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Repeat the alternating run for each episode length; report the median ratio of seconds per episode."""
+    plan = QUICK if parse_quick(__doc__.splitlines()[0], argv) else FULL
+    threads = pin_threads()
+    note("the quick preset's cadences; episodes x repetitions: " + ", ".join(
+        f"{variant or 'quick'} {p['episodes']} x {p['repeats']}" for variant, p in plan.items())
+         + f"; {device()}, {threads} thread(s)")
     with tempfile.TemporaryDirectory(prefix="atheria-bench-overhead-", ignore_cleanup_errors=True) as tmp:
-        work = Path(tmp)
-        for rep in range(preset["repeats"]):
-            cfg = compose(work / f"run{rep}", "preset=quick", "run.max_hours=24", "run.eval_every=0",
-                          f"run.total_episodes={preset['episodes']}", "trainer.precision=32-true")
-            gc.collect()
-            alternate = Alternate(PlainLoop(cfg))
-            train_session(cfg, work / "framework.log", first=alternate)
-            if alternate.losses != alternate.plain_losses:
-                raise SystemExit(f"the plain loop and the Trainer disagree on the losses: {alternate.plain_losses[:3]}"
-                                 f" vs {alternate.losses[:3]}; the comparison would not be like for like")
-            a, b = alternate.seconds_per_episode()
-            ratios.append(b / a)
-            note(f"repetition {rep + 1} ({cfg.qca.steps} steps per episode): plain {a * 1000:.1f} ms/episode, "
-                 f"Trainer {b * 1000:.1f} ms/episode, ratio {b / a:.3f}; losses identical")
-            shutil.rmtree(work / f"run{rep}", ignore_errors=True)
-    result("overhead.time_ratio", median(ratios), "x")
-    result("overhead.time_ratio_max", max(ratios), "x")
+        for variant, p in plan.items():
+            ratios = ratios_of(variant, p["episodes"], p["repeats"], Path(tmp))
+            name = "overhead" + (f".{variant}" if variant else "")
+            result(f"{name}.time_ratio", median(ratios), "x")
+            result(f"{name}.time_ratio_max", max(ratios), "x")
 
 
 if __name__ == "__main__":

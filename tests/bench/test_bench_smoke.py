@@ -9,7 +9,7 @@ from tests.helpers import REPO
 
 RESULT = re.compile(r"^RESULT (\S+) (-?[0-9.]+(?:e[-+]?[0-9]+)?|nan|inf) (\S+)$")
 EXPECTED = {
-    "overhead": {"overhead.time_ratio"},
+    "overhead": {f"overhead{variant}.time_ratio" for variant in ("", ".short", ".tiny")},
     "mirror": {"mirror.throughput_ratio"},
     "remote_lag": {"mirror.remote_lag_episodes.median", "mirror.remote_lag_episodes.max",
                    "mirror.remote_lag_episodes.max_at_publish", "mirror.episodes_per_upload",
