@@ -77,3 +77,12 @@ def test_quick_run_prints_every_result_last(quick_run, bench):
     missing = EXPECTED[bench] - set(names)
     assert not missing, f"{bench} printed no {sorted(missing)}"
     assert f"[{bench}] done in" in quick_run.stdout
+
+
+@pytest.mark.slow
+def test_the_overhead_profile_times_the_framework_without_each_piece():
+    proc = subprocess.run([sys.executable, "-m", "bench.profile_overhead", "--episodes", "8", "--repeats", "1"],
+                          cwd=REPO, text=True, capture_output=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("without ")]
+    assert len(lines) == 7 and all(re.search(r"Trainer / plain \d+\.\d{3} ", line) for line in lines), lines
