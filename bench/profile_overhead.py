@@ -51,14 +51,18 @@ def keep_logs(*names: str) -> contextlib.ExitStack:
 
 
 def without_callbacks() -> contextlib.ExitStack:
-    """No Atheria callback and no logger: Lightning's own loop with the module as it is."""
+    """No Atheria callback and no logger: Lightning's own loop with the module as it is (and without Lightning's
+    default checkpoint callback, which would take the place of ours and write into the working directory)."""
     import bench.session as session
     from atheria.callbacks import Machinery
 
     idle = type("Idle", (), {"stop_reason": None})()
+    build_trainer = session.build_trainer
     stack = contextlib.ExitStack()
     stack.enter_context(patched(session, "build_callbacks", lambda *a, **k: Machinery([], idle, None, None)))
     stack.enter_context(patched(session, "build_loggers", lambda *a, **k: False))
+    stack.enter_context(patched(session, "build_trainer",
+                                lambda *a, **k: build_trainer(*a, enable_checkpointing=False, **k)))
     return stack
 
 

@@ -1,4 +1,5 @@
 """The benchmarks run and report in the agreed format. Timings are never asserted: benchmarks are not tests."""
+import os
 import re
 import subprocess
 import sys
@@ -80,9 +81,11 @@ def test_quick_run_prints_every_result_last(quick_run, bench):
 
 
 @pytest.mark.slow
-def test_the_overhead_profile_times_the_framework_without_each_piece():
+def test_the_overhead_profile_times_the_framework_without_each_piece(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "bench.profile_overhead", "--episodes", "8", "--repeats", "1"],
-                          cwd=REPO, text=True, capture_output=True, timeout=900)
+                          cwd=tmp_path, env=env, text=True, capture_output=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert not list(tmp_path.iterdir())  # it writes nothing where it runs (its runs live in a temporary dir)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("without ")]
     assert len(lines) == 7 and all(re.search(r"Trainer / plain \d+\.\d{3} ", line) for line in lines), lines
