@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from atheria.data.text import BlockStream
 from atheria.lm.model import trainable_state
 from atheria.lm.phi import PHI_SCALE, phi_penalty
-from atheria.rl.reward import Reading, RewardWeights, reward_terms
+from atheria.rl.reward import Reading, RewardWeights, changes, reward_terms
 
 # Discrete actions (PPO, A2C): the (text, Φ) loss weights of the next `inner_steps` optimizer steps.
 ACTIONS: dict[str, tuple[float, float]] = {"TEXT": (1.0, 0.0), "PHI": (0.1, 1.0), "MIXED": (0.5, 0.5)}
@@ -106,8 +106,8 @@ class SchedulerEnv(gym.Env):
             text_losses.append(text)
             phi_losses.append(shortfall)
         reading = self._read()
-        terms = reward_terms(self.last, reading, self.weights)
-        changes = {"ce": reading.ce - self.last.ce, "shortfall": reading.shortfall - self.last.shortfall}
+        change = changes(self.last, reading)
+        terms = reward_terms(change, self.weights)
         self.last = reading
         self.t += 1
         reward, done = float(sum(terms.values())), self.t >= self.max_steps
@@ -116,7 +116,7 @@ class SchedulerEnv(gym.Env):
             adapters = trainable_state(self.lm.model)
             self.best = (self.episode_return, {k: v.detach().cpu().clone() for k, v in adapters.items()})
         obs = self._observe(reading, float(np.mean(text_losses)), float(np.mean(phi_losses)))
-        info = {"terms": terms, "changes": changes, "weights": (w_text, w_phi), "phi": reading.phi,
+        info = {"terms": terms, "changes": change, "weights": (w_text, w_phi), "phi": reading.phi,
                 "perplexity": reading.perplexity}
         return obs, reward, done, False, info
 
@@ -143,7 +143,7 @@ class SchedulerEnv(gym.Env):
         self.lm.eval()
         out, phi = self.lm(self.probe)
         self.lm.train()
-        return Reading(float(phi), float(out.loss), max(0.0, self.phi_target - float(phi)))
+        return Reading(float(phi), float(out.loss), float(phi_penalty(phi, self.phi_target)))
 
     def _observe(self, reading: Reading, text_loss: float, phi_loss: float) -> np.ndarray:
         obs = [reading.phi / PHI_SCALE, reading.phi / self.phi_target, text_loss / self.log_vocab,

@@ -44,7 +44,12 @@ class Reading:
         return math.exp(min(self.ce, 50.0))
 
 
-def reward_terms(before: Reading, after: Reading, w: RewardWeights) -> dict[str, float]:
-    """The weighted terms of one decision's reward (their sum is the reward), for the reward and for the logs."""
-    return {"text": w.text * (before.ce - after.ce) / w.text_nats,
-            "phi": w.phi * (before.shortfall - after.shortfall) / w.phi_units}
+def changes(before: Reading, after: Reading) -> dict[str, float]:
+    """What one decision changed on the probe, after − before: its cross-entropy (nats) and its Φ shortfall."""
+    return {"ce": after.ce - before.ce, "shortfall": after.shortfall - before.shortfall}
+
+
+def reward_terms(change: dict[str, float], w: RewardWeights) -> dict[str, float]:
+    """The weighted terms of one decision's reward from its `changes` (their sum is the reward), for the reward and
+    for the logs."""
+    return {"text": -w.text * change["ce"] / w.text_nats, "phi": -w.phi * change["shortfall"] / w.phi_units}

@@ -9,7 +9,7 @@ from gymnasium.utils.env_checker import check_env
 from atheria.lm.model import trainable_state
 from atheria.rl.build import build_env
 from atheria.rl.env import ACTIONS, mix_weights
-from atheria.rl.reward import Reading, RewardWeights, reward_terms
+from atheria.rl.reward import Reading, RewardWeights, changes, reward_terms
 
 
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
@@ -49,12 +49,12 @@ def test_actions_set_the_loss_weights_and_the_episode_ends_after_max_steps(rl_cf
 def test_the_reward_is_each_objectives_gain_in_units_of_a_typical_decision(rl_cfg, text):
     w = RewardWeights(text=1.0, phi=2.0, text_nats=0.01, phi_units=0.5)
     before, after = Reading(phi=2.0, ce=10.0, shortfall=4.0), Reading(phi=3.0, ce=9.98, shortfall=3.0)
-    assert reward_terms(before, after, w) == pytest.approx({"text": 2.0, "phi": 4.0})
+    assert reward_terms(changes(before, after), w) == pytest.approx({"text": 2.0, "phi": 4.0})
     # No constant bonus and no cost: a decision that changes nothing earns exactly 0, whatever its action.
-    assert sum(reward_terms(before, before, w).values()) == 0.0
+    assert sum(reward_terms(changes(before, before), w).values()) == 0.0
     # Φ above its target earns nothing more; a text loss rising costs.
     above = Reading(phi=7.0, ce=10.01, shortfall=0.0)
-    assert reward_terms(Reading(phi=6.5, ce=10.0, shortfall=0.0), above, w) == pytest.approx({"text": -1.0,
+    assert reward_terms(changes(Reading(phi=6.5, ce=10.0, shortfall=0.0), above), w) == pytest.approx({"text": -1.0,
                                                                                                   "phi": 0.0})
 
     env = build_env(rl_cfg("rl.reward.phi=2", "rl.reward.text_nats=0.05"), text, None)
