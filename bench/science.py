@@ -26,7 +26,6 @@ shuffled-pairs null subtracted.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import math
 import os
@@ -41,6 +40,7 @@ from omegaconf import DictConfig
 from atheria.families import build_datamodule
 from atheria.families.qca import PHYSICS_KEYS
 from atheria.models import ARCHITECTURES, build_law
+from atheria.observe.history import read_history
 from atheria.qca import Physics, density, initial_state, rollout
 from bench.common import compose, device, note, parse_quick, pin_threads, result
 from bench.session import train_session
@@ -98,22 +98,23 @@ def unigram_perplexity(cfg: DictConfig) -> tuple[float, float]:
 
 def validations(cfg: DictConfig) -> dict[int, tuple[float, float]]:
     """A run's held-out (perplexity, Φ) by episode, from its metrics.csv."""
-    with open(Path(cfg.storage.local) / "logs" / cfg.name / "metrics.csv") as f:
-        return {int(float(r["episode"])): (float(r["val/perplexity"]), float(r["val/phi"]))
-                for r in csv.DictReader(f) if r.get("val/perplexity")}
+    history = read_history(str(Path(cfg.storage.local) / "logs" / cfg.name))
+    return {episode: (row["val/perplexity"], row["val/phi"]) for episode, row in history.items()
+            if "val/perplexity" in row}
 
 
 def noise_phi() -> None:
     """Φ of pure noise (width 64: 32 features) at several token counts, with and without the shuffled-pairs null."""
-    from atheria.lm.phi import PHI_SCALE, PhiMeter, gaussian_mutual_information
+    from atheria.lm.phi import PhiMeter, gaussian_mutual_information, phi_scale
 
     meter, g = PhiMeter(64), torch.Generator().manual_seed(0)
+    half = meter.projection.shape[1] // 2
     rows = []
     for tokens in (16, 64, 128, 320, 512, 4096):
         noise = [torch.randn(1, tokens, 64, generator=g) for _ in range(20)]
         features = [x[0] @ meter.projection for x in noise]
-        raw = sum(float(PHI_SCALE * (1 - torch.exp(-gaussian_mutual_information(z[:, :16], z[:, 16:]).clamp_min(0)
-                                                   / 16))) for z in features) / len(noise)
+        raw = sum(float(phi_scale(gaussian_mutual_information(z[:, :half], z[:, half:]), half))
+                  for z in features) / len(noise)
         corrected = sum(float(meter(x)) for x in noise) / len(noise) if tokens >= meter.min_tokens else None
         rows.append(f"{tokens}: {raw:.3f}" + (f" -> {corrected:.3f}" if corrected is not None else " (refused)"))
         if tokens == meter.min_tokens:

@@ -39,6 +39,11 @@ def min_tokens(hidden_size: int) -> int:
     return TOKENS_PER_FEATURE * features(hidden_size)
 
 
+def phi_scale(info: Tensor, pairs: int) -> Tensor:
+    """Φ on the reference's [0, 10) scale from `info` nats of information between halves of `pairs` features each."""
+    return PHI_SCALE * (1.0 - torch.exp(-info.clamp_min(0.0) / pairs))
+
+
 def gaussian_mutual_information(a: Tensor, b: Tensor, ridge: float = 1e-3) -> Tensor:
     """I(A;B) in nats of samples a [N, p] and b [N, q] under a joint Gaussian model."""
     x = torch.cat([a, b], dim=1).float()
@@ -71,8 +76,7 @@ class PhiMeter(nn.Module):
         g = torch.Generator(device=z.device).manual_seed(self.seed)
         null = torch.stack([gaussian_mutual_information(a, b[torch.randperm(n, generator=g, device=z.device)])
                             for _ in range(NULL_SHUFFLES)]).mean()
-        info = (gaussian_mutual_information(a, b) - null).clamp_min(0.0)
-        return PHI_SCALE * (1.0 - torch.exp(-info / half))
+        return phi_scale(gaussian_mutual_information(a, b) - null, half)
 
 
 def phi_penalty(phi: Tensor, target: float) -> Tensor:
