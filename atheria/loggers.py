@@ -6,10 +6,9 @@ import csv
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Sequence
 
 import lightning.pytorch as pl
-from lightning.fabric.utilities.apply_func import convert_tensors_to_scalars
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
@@ -42,18 +41,8 @@ class _AppendingWriter(ExperimentWriter):
         write_csv_atomic(self.metrics_file_path, fieldnames, rows)
 
 
-def _same_row(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Equal metric rows, NaN counting as equal to NaN (a diverged loss is still the same row)."""
-    return a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
-
-
 class HistoryCSVLogger(CSVLogger):
-    """CSVLogger that appends to the experiment's metrics.csv instead of replacing it, and takes a training step's
-    row ahead of Lightning (see write_row_ahead), dropping Lightning's identical call for it later."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._ahead: Optional[tuple[int, dict[str, Any]]] = None
+    """CSVLogger that appends to the experiment's metrics.csv instead of replacing it."""
 
     @property
     @override
@@ -63,21 +52,6 @@ class HistoryCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
-
-    @override
-    @rank_zero_only
-    def log_metrics(self, metrics: dict[str, Any], step: Optional[int] = None) -> None:
-        if self._ahead is not None and step == self._ahead[0] and _same_row(metrics, self._ahead[1]):
-            self._ahead = None  # the row write_row_ahead already wrote
-            return
-        super().log_metrics(metrics, step)
-
-    @rank_zero_only
-    def log_ahead(self, metrics: dict[str, Any], step: int) -> None:
-        """Write the row `metrics` at `step` to metrics.csv now, with any rows still buffered."""
-        super().log_metrics(metrics, step)
-        self.save()
-        self._ahead = (step, dict(metrics))
 
     @rank_zero_only
     def sync(self) -> None:
@@ -96,25 +70,16 @@ def _history_loggers(trainer: "pl.Trainer") -> list[HistoryCSVLogger]:
     return [lg for lg in trainer.loggers if isinstance(lg, HistoryCSVLogger)] if trainer.is_global_zero else []
 
 
-def write_row_ahead(trainer: "pl.Trainer") -> None:
-    """From on_train_batch_end: write now the row Lightning logs for this training step after the hooks, the way its
-    logger connector builds it, to metrics.csv. Lightning logs it after ModelCheckpoint has saved the step, so a kill
-    in between would lose the row for good. Only metrics.csv, the history every later session reads, needs this."""
-    loggers = _history_loggers(trainer)
-    # Lightning's private connector: no public API gives a step's logged row before the loggers get it.
-    connector = trainer._logger_connector
-    accumulating = trainer.fit_loop._should_accumulate() and trainer.lightning_module.automatic_optimization
-    if not loggers or accumulating or not (connector.should_update_logs or trainer.fast_dev_run):
+def log_rows(trainer: "pl.Trainer", rows: Sequence[tuple[int, Mapping[str, float]]]) -> None:
+    """Hand each (episode, metrics) row to every logger, under the step Lightning logs that episode's training at
+    (episode - 1), with its `episode` column; then write metrics.csv's buffered rows to its file."""
+    if not trainer.is_global_zero:
         return
-    metrics = convert_tensors_to_scalars(connector.metrics["log"])
-    if not metrics:
-        return
-    step = metrics.pop("step", None)
-    if step is None:
-        metrics.setdefault("epoch", trainer.current_epoch)
-        step = trainer.fit_loop.epoch_loop._batches_that_stepped
-    for logger in loggers:
-        logger.log_ahead(metrics, int(step))
+    for logger in trainer.loggers:
+        for episode, metrics in rows:
+            logger.log_metrics({"episode": float(episode), **metrics}, step=episode - 1)
+    for logger in _history_loggers(trainer):
+        logger.save()
 
 
 def sync_rows(trainer: "pl.Trainer") -> None:

@@ -4,12 +4,11 @@ a benchmark (it has no goal): the diagnostic that says which lever is worth pull
 
     python -m bench.profile_overhead [--variant tiny|short|""] [--episodes 102] [--repeats 3]
 
-Each line: what was taken away, and the median Trainer / plain ratio. Taken away in turn: all but two of the
-module's per-episode `self.log` calls (train/loss and train/loss_smooth kept); the progress bar's per-episode
-hooks; the early write of each episode's metrics.csv row; the session callback's per-episode hook (budget, signals,
-status.json); every Atheria callback and logger (Lightning's own loop left, with its 8 `self.log` calls); and
-that with a single `self.log`. The runs without a piece are not valid training sessions (no history, no status):
-they only time what the piece costs.
+Each line: what was taken away, and the median Trainer / plain ratio. Taken away in turn: the checkpoint callback's
+per-episode hook (its saves, latest.json, the mirror); the progress bar's per-episode hook; the session callback's
+per-episode hook (budget, signals, status.json); every Atheria callback and logger (Lightning's own loop left). The
+runs without a piece are not valid training sessions (no checkpoints, no history, no status): they only time what
+the piece costs.
 """
 from __future__ import annotations
 
@@ -18,8 +17,6 @@ import contextlib
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
-
-import lightning.pytorch as pl
 
 from bench import overhead
 from bench.common import median, note, pin_threads
@@ -34,20 +31,6 @@ def patched(target: Any, name: str, value: Any) -> Iterator[None]:
         yield
     finally:
         setattr(target, name, before)
-
-
-def keep_logs(*names: str) -> contextlib.ExitStack:
-    """LightningModule.log passes only `names` through; log_dict logs nothing."""
-    original = pl.LightningModule.log
-
-    def log(self: pl.LightningModule, name: str, *args: Any, **kwargs: Any) -> None:
-        if name in names:
-            original(self, name, *args, **kwargs)
-
-    stack = contextlib.ExitStack()
-    stack.enter_context(patched(pl.LightningModule, "log", log))
-    stack.enter_context(patched(pl.LightningModule, "log_dict", lambda self, *a, **k: None))
-    return stack
 
 
 def without_callbacks() -> contextlib.ExitStack:
@@ -72,23 +55,15 @@ def removals() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
     def nothing(*args: Any, **kwargs: Any) -> None:
         return None
 
-    def both(*managers: Callable[[], contextlib.AbstractContextManager]) -> contextlib.ExitStack:
-        stack = contextlib.ExitStack()
-        for manager in managers:
-            stack.enter_context(manager())
-        return stack
-
     return {
-        "nothing (every default callback, 8 self.log calls per episode)": contextlib.nullcontext,
-        "6 of the 8 self.log calls": lambda: keep_logs("train/loss", "train/loss_smooth"),
+        "nothing (every default callback)": contextlib.nullcontext,
+        "the checkpoint saves (every 5 episodes) and their mirror": lambda: patched(
+            tiered.TieredCheckpoint, "on_train_batch_end", nothing),
         "the progress bar's per-episode hook": lambda: patched(progress.EpisodeProgressBar, "on_train_batch_end",
                                                                nothing),
-        "the early metrics.csv row": lambda: patched(tiered, "write_row_ahead", nothing),
         "the session callback's per-episode hook": lambda: patched(session.SessionCallback, "on_train_batch_end",
                                                                    nothing),
         "every Atheria callback and logger": without_callbacks,
-        "every Atheria callback and logger, and 7 of the 8 self.log calls": lambda: both(
-            without_callbacks, lambda: keep_logs("train/loss")),
     }
 
 

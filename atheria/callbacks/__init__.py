@@ -72,7 +72,8 @@ def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[
     evaluation = HeldOutEvaluation(s.evaluate_every, s.save_every, history) if s.evaluate_every else None
     checkpoints = TieredCheckpoint(kit.shelf, s.save_every, s.sync_every, s.keep_best,
                                    monitor="val/loss" if evaluation or s.validate_every else "train/loss_smooth",
-                                   scores=evaluation.scores if evaluation else None, validate_every=s.validate_every)
+                                   scores=evaluation.scores if evaluation else None, validate_every=s.validate_every,
+                                   deliver=history.deliver)
     session = SessionCallback(kit.guard)
     early = []
     if s.early_stop:

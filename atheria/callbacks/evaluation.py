@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
 
 from atheria.callbacks.history import EpisodeHistory
+from atheria.loggers import log_rows
 
 
 class HeldOutEvaluation(Callback):
@@ -40,6 +41,4 @@ class HeldOutEvaluation(Callback):
             return
         self.last, self._scores = step, pl_module.evaluate()
         self.history.record(step, self._scores)
-        if trainer.is_global_zero:
-            for logger in trainer.loggers:  # the step of Lightning's own row of this episode
-                logger.log_metrics({"episode": float(step), **self._scores}, step=step - 1)
+        log_rows(trainer, [(step, self._scores)])

@@ -11,6 +11,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
 
+from atheria.loggers import log_rows
 from atheria.observe.durations import hms
 from atheria.observe.resources import ResourceReader, Resources, advice
 from atheria.session.clock import BudgetClock
@@ -62,9 +63,7 @@ class ResourceMonitor(Callback):
             return
         self._last_episode = episode
         # Straight to the loggers: a value logged through pl_module.log in this hook is re-sent at every later step.
-        figures = {"episode": float(episode), **self.figures(episode, trainer.max_steps)}
-        for logger in trainer.loggers:
-            logger.log_metrics(figures, step=episode - 1)  # the step Lightning logs this episode's training under
+        log_rows(trainer, [(episode, self.figures(episode, trainer.max_steps))])
 
     def figures(self, episode: int, total: int) -> dict[str, float]:
         """Read the machine, print its line (with the reader's GPU note when new), return the logger figures."""

@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from typing_extensions import override
 
-from atheria.loggers import sync_rows, write_row_ahead
+from atheria.loggers import sync_rows
 from atheria.session.shelf import BEST_FINAL, LAST, Shelf
 from atheria.storage.atomic import link_atomic, save_torch_atomic
 from atheria.storage.manifest import Manifest, read_manifest
@@ -47,17 +47,19 @@ class TieredCheckpoint(ModelCheckpoint):
     between Lightning's validations (0: none), whose `monitor` then ranks the checkpoints: a save at a validated
     episode waits for that validation (Lightning's own deferral, which it applies only at an epoch's end), so that
     it is ranked by its own figures, not the previous validation's; the saves between only renew last.ckpt.
-    Default: every save competes, by the logged `monitor`."""
+    Default: every save competes, by the logged `monitor`. `deliver(trainer)`: hands the metrics of the episodes run
+    so far to the loggers and the monitors, called before each save is ranked and written."""
 
     def __init__(self, shelf: Shelf, save_every: int, sync_every: int, keep_best: int,
                  monitor: str = "train/loss_smooth", mode: str = "min",
-                 scores: Optional[Callable[[int], Optional[dict[str, float]]]] = None, validate_every: int = 0) -> None:
+                 scores: Optional[Callable[[int], Optional[dict[str, float]]]] = None, validate_every: int = 0,
+                 deliver: Optional[Callable[["pl.Trainer"], None]] = None) -> None:
         super().__init__(dirpath=shelf.local.checkpoints, filename="ep{step:06d}", auto_insert_metric_name=False,
                          every_n_train_steps=save_every, save_last=True, monitor=monitor, mode=mode,
                          save_top_k=keep_best, enable_version_counter=False)
         self.local, self.clock, self.mirror = shelf.local, shelf.clock, shelf.mirror
         self.sync_every = sync_every
-        self.scores, self.validate_every = scores, validate_every
+        self.scores, self.validate_every, self.deliver = scores, validate_every, deliver
         self.shelf = shelf
         self._steps: dict[str, int] = {}
 
@@ -71,6 +73,8 @@ class TieredCheckpoint(ModelCheckpoint):
 
     @override
     def _monitor_candidates(self, trainer: "pl.Trainer") -> dict[str, Any]:
+        if self.deliver is not None:  # Lightning asks for the candidates before every save, and only then
+            self.deliver(trainer)
         candidates = super()._monitor_candidates(trainer)
         if self.validate_every and trainer.training and trainer.global_step % self.validate_every == 0:
             candidates.pop(self.monitor, None)  # stale until this episode's validation: Lightning defers the save
@@ -122,7 +126,6 @@ class TieredCheckpoint(ModelCheckpoint):
     @override
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        write_row_ahead(trainer)  # this episode's row, which Lightning would write only after the save below
         step = trainer.global_step
         saved_before = self._last_global_step_saved
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)

@@ -44,6 +44,7 @@ class LMModule(pl.LightningModule):
         # The base model is rebuilt from `pretrained` (or the seeded config); checkpoints need only the adapters.
         self.strict_loading = False
         self.register_buffer("loss_smooth", torch.tensor(float("nan")))
+        self.step_metrics: dict[str, Tensor] = {}
 
     def forward(self, ids: Tensor) -> tuple[Any, Tensor]:
         """Causal LM outputs (logits, CE loss against the next token) and Φ of the chosen layer's hidden states."""
@@ -60,10 +61,9 @@ class LMModule(pl.LightningModule):
         first = torch.isnan(self.loss_smooth)
         a = self.hparams.smoothing
         self.loss_smooth.copy_(torch.where(first, value, self.loss_smooth + a * (value - self.loss_smooth)))
-        self.log("train/loss", value, prog_bar=True)
-        self.log("train/loss_smooth", self.loss_smooth, prog_bar=True)
-        self.log_dict({"train/ce": out.loss.detach(), "train/phi": phi.detach(), "train/phi_loss": shortfall.detach()})
-        self.log("episode", float(self.global_step + 1))
+        # The step's metrics, for atheria.callbacks.history.EpisodeHistory (self.log costs too much per step).
+        self.step_metrics = {"train/loss": value, "train/loss_smooth": self.loss_smooth, "train/ce": out.loss.detach(),
+                             "train/phi": phi.detach(), "train/phi_loss": shortfall.detach()}
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:

@@ -34,6 +34,7 @@ class QCAModule(pl.LightningModule):
         self.scoring = Scoring.of(self.physics, self.weights, objective, survival_target, alive_threshold)
         self.baselines: Optional[Baselines] = None  # the trivial laws' held-out scores, measured at fit start
         self._held_out: list[Tensor] = []
+        self.step_metrics: dict[str, Tensor] = {}
 
     def on_fit_start(self) -> None:
         """Score the trivial laws on the data's held-out episodes (none: no baselines) and say so."""
@@ -67,10 +68,9 @@ class QCAModule(pl.LightningModule):
         loss = out["loss"].detach()
         first = torch.isnan(self.loss_smooth)
         self.loss_smooth.copy_(torch.where(first, loss, self.loss_smooth + hp.smoothing * (loss - self.loss_smooth)))
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/loss_smooth", self.loss_smooth, prog_bar=True)
-        self.log_dict({f"train/{k}": out[k].detach() for k in LOGGED})
-        self.log("episode", float(episode + 1))
+        # The episode's metrics, for atheria.callbacks.history.EpisodeHistory (self.log costs too much per episode).
+        self.step_metrics = {"train/loss": loss, "train/loss_smooth": self.loss_smooth,
+                             **{f"train/{k}": out[k].detach() for k in LOGGED}}
         return out["loss"]
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

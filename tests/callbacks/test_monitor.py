@@ -114,7 +114,7 @@ def test_line_shows_gpu_memory_ram_budget_time_and_advice():
 def test_reports_at_the_first_episode_of_a_session_then_every_n_to_every_logger():
     loggers, said = [FakeLogger(), FakeLogger()], []
     monitor = ResourceMonitor(BudgetClock(2.0), every=10, reader=ResourceReader(), say=said.append)
-    trainer = SimpleNamespace(global_step=37, max_steps=100, loggers=loggers)
+    trainer = SimpleNamespace(global_step=37, max_steps=100, loggers=loggers, is_global_zero=True)
     monitor.on_train_start(trainer, None)
     for step in range(38, 61):
         trainer.global_step = step

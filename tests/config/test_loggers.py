@@ -1,13 +1,14 @@
 """Logger configs are keyed by name: the CSV history is always on, and logger=[wandb,tensorboard] adds both; W&B is
-found by its key; the CSV history takes a row written ahead of Lightning without doubling it."""
+found by its key; rows handed to the loggers are in metrics.csv on disk at once."""
 import csv
 import math
 from pathlib import Path
 
 import pytest
+from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
-from atheria.loggers import HistoryCSVLogger, build_loggers, check_wandb_login
+from atheria.loggers import HistoryCSVLogger, build_loggers, check_wandb_login, log_rows
 from tests.helpers import compose_cfg as composed
 
 
@@ -43,14 +44,10 @@ def _rows(save_dir):
         return list(csv.DictReader(f))
 
 
-def test_a_row_written_ahead_is_not_written_again_by_lightning(tmp_path):
+def test_rows_handed_over_are_on_disk_at_once_under_their_episodes_step(tmp_path):
     logger = HistoryCSVLogger(save_dir=tmp_path, name="exp", version="")
-    logger.log_metrics({"episode": 1.0, "resources/ram_used_gb": 1.5}, step=0)  # buffered, as the monitor's row is
-    logger.log_ahead({"episode": 1.0, "train/loss": math.nan, "epoch": 0}, step=0)
-    assert [r["train/loss"] for r in _rows(tmp_path)] == ["", "nan"]  # on disk, with the buffered row
-    logger.log_metrics({"episode": 1.0, "train/loss": math.nan, "epoch": 0}, step=0)  # Lightning's own call
-    logger.log_metrics({"episode": 1.0, "val/loss": 2.0, "epoch": 0}, step=0)  # another row of the same step
-    logger.sync()
-    logger.save()
-    assert [(r["step"], r["train/loss"], r["val/loss"]) for r in _rows(tmp_path)] == [
-        ("0", "", ""), ("0", "nan", ""), ("0", "", "2.0")]
+    trainer = Trainer(logger=logger, enable_checkpointing=False, enable_progress_bar=False)
+    logger.log_metrics({"episode": 1.0, "resources/ram_used_gb": 1.5}, step=0)  # buffered, as Lightning leaves it
+    log_rows(trainer, [(1, {"train/loss": math.nan}), (2, {"train/loss": 0.5, "train/symmetry": 0.25})])
+    assert [(r["step"], r["episode"], r["train/loss"], r["train/symmetry"]) for r in _rows(tmp_path)] == [
+        ("0", "1.0", "", ""), ("0", "1.0", "nan", ""), ("1", "2.0", "0.5", "0.25")]
