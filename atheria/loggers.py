@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import os
 import secrets
+import threading
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import CSVLogger
@@ -42,7 +43,12 @@ class _AppendingWriter(ExperimentWriter):
 
 
 class HistoryCSVLogger(CSVLogger):
-    """CSVLogger that appends to the experiment's metrics.csv instead of replacing it."""
+    """CSVLogger that appends to the experiment's metrics.csv instead of replacing it, and whose rows a background
+    thread may write (`sync`, before a checkpoint) while the training thread logs more."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = threading.RLock()
 
     @property
     @override
@@ -53,16 +59,30 @@ class HistoryCSVLogger(CSVLogger):
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
 
+    @override
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, Any], step: Optional[int] = None) -> None:
+        with self._lock:
+            super().log_metrics(metrics, step)
+
+    @override
+    @rank_zero_only
+    def save(self) -> None:
+        with self._lock:
+            super().save()
+
     @rank_zero_only
     def sync(self) -> None:
-        """fsync metrics.csv, so the rows written so far survive a crash of the machine."""
-        path = self.experiment.metrics_file_path
-        if os.path.isfile(path):
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        """Write the rows logged so far to metrics.csv and fsync it, so that they survive a crash of the machine."""
+        with self._lock:
+            self.save()
+            path = self.experiment.metrics_file_path
+            if os.path.isfile(path):
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
 
 
 def _history_loggers(trainer: "pl.Trainer") -> list[HistoryCSVLogger]:
@@ -72,18 +92,17 @@ def _history_loggers(trainer: "pl.Trainer") -> list[HistoryCSVLogger]:
 
 def log_rows(trainer: "pl.Trainer", rows: Sequence[tuple[int, Mapping[str, float]]]) -> None:
     """Hand each (episode, metrics) row to every logger, under the step Lightning logs that episode's training at
-    (episode - 1), with its `episode` column; then write metrics.csv's buffered rows to its file."""
+    (episode - 1), with its `episode` column. metrics.csv gets them at the next `sync_rows` (before a checkpoint),
+    every 100 rows, and at the end."""
     if not trainer.is_global_zero:
         return
     for logger in trainer.loggers:
         for episode, metrics in rows:
             logger.log_metrics({"episode": float(episode), **metrics}, step=episode - 1)
-    for logger in _history_loggers(trainer):
-        logger.save()
 
 
 def sync_rows(trainer: "pl.Trainer") -> None:
-    """Make the metrics.csv rows written so far durable (before a checkpoint is saved)."""
+    """Write the rows logged so far to metrics.csv and make them durable (before a checkpoint is saved)."""
     for logger in _history_loggers(trainer):
         logger.sync()
 

@@ -5,10 +5,10 @@ a benchmark (it has no goal): the diagnostic that says which lever is worth pull
     python -m bench.profile_overhead [--variant tiny|short|""] [--episodes 102] [--repeats 3]
 
 Each line: what was taken away, and the median Trainer / plain ratio. Taken away in turn: the checkpoint callback's
-per-episode hook (its saves, latest.json, the mirror); the progress bar's per-episode hook; the session callback's
-per-episode hook (budget, signals, status.json); every Atheria callback and logger (Lightning's own loop left). The
-runs without a piece are not valid training sessions (no checkpoints, no history, no status): they only time what
-the piece costs.
+per-episode hook (its saves, latest.json, the mirror); the live plot; the progress bar's per-episode hook; the
+session callback's per-episode hook (budget, signals, status.json); every Atheria callback and logger (Lightning's
+own loop left). The runs without a piece are not valid training sessions (no checkpoints, no history, no status):
+they only time what the piece costs.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def without_callbacks() -> contextlib.ExitStack:
     idle = type("Idle", (), {"stop_reason": None})()
     build_trainer = session.build_trainer
     stack = contextlib.ExitStack()
-    stack.enter_context(patched(session, "build_callbacks", lambda *a, **k: Machinery([], idle, None, None)))
+    stack.enter_context(patched(session, "build_callbacks", lambda *a, **k: Machinery([], [], idle, None, None)))
     stack.enter_context(patched(session, "build_loggers", lambda *a, **k: False))
     stack.enter_context(patched(session, "build_trainer",
                                 lambda *a, **k: build_trainer(*a, enable_checkpointing=False, **k)))
@@ -50,7 +50,7 @@ def without_callbacks() -> contextlib.ExitStack:
 
 
 def removals() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
-    from atheria.callbacks import progress, session, tiered
+    from atheria.callbacks import plots, progress, session, tiered
 
     def nothing(*args: Any, **kwargs: Any) -> None:
         return None
@@ -59,6 +59,8 @@ def removals() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
         "nothing (every default callback)": contextlib.nullcontext,
         "the checkpoint saves (every 5 episodes) and their mirror": lambda: patched(
             tiered.TieredCheckpoint, "on_train_batch_end", nothing),
+        "the live plot (drawn on a thread every 25 episodes)": lambda: patched(plots.TrainingPlots,
+                                                                               "on_train_batch_end", nothing),
         "the progress bar's per-episode hook": lambda: patched(progress.EpisodeProgressBar, "on_train_batch_end",
                                                                nothing),
         "the session callback's per-episode hook": lambda: patched(session.SessionCallback, "on_train_batch_end",

@@ -57,7 +57,7 @@ def train_session(cfg: DictConfig, log: Path, first: Optional[Callback] = None) 
         total = cfg.run.total_episodes
         machinery = build_callbacks(callback_settings(cfg), local, remote, total)
         trainer = build_trainer(cfg, total, [*([first] if first else []), timer, *machinery.callbacks],
-                                logger=build_loggers(cfg, local.logs))
+                                logger=build_loggers(cfg, local.logs), plugins=machinery.plugins)
         try:
             trainer.fit(module, datamodule=data)
         finally:

@@ -4,8 +4,10 @@ eager. The reference guide plans with 50 M cells x steps/s on a T4.
 
     python -m bench.throughput [--quick]
 
-Laws at the default size (d_state 4, hidden 16), batch 1. Each figure is the fastest of several repeated episodes
-after a warm-up one (the fastest is the least disturbed figure on a shared machine). torch.compile is measured on the
+Laws at the default size (d_state 4, hidden 16), batch 1; then training at grid 32 with batches of 1, 4 and 16
+episodes played in one rollout (`qca.batch_size`; cells x steps counts every episode of the batch). Each figure is
+the fastest of several repeated episodes after a warm-up one (the fastest is the least disturbed figure on a shared
+machine). torch.compile is measured on the
 quick preset's model (UNET, grid 32) in the quick variant and on every architecture at grid 64 in the full one; its
 first compiled episode (the compilation) is reported on its own.
 """
@@ -21,6 +23,7 @@ from atheria.qca import LossWeights, Physics, episode_losses, initial_state, rol
 from bench.common import device, note, parse_quick, pin_threads, result
 
 GRIDS = (32, 64, 128)
+BATCHES = (1, 4, 16)  # qca.batch_size, at grid 32
 QUICK = {"steps": 5, "repeats": 5, "compiled": (("unet", 32),)}
 FULL = {"steps": 20, "repeats": 5, "compiled": tuple((arch, 64) for arch in ARCHITECTURES)}
 
@@ -30,12 +33,13 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def episode_fn(arch: str, grid: int, steps: int, train: bool, compiled: bool) -> Callable[[], None]:
-    """One episode of the law at this grid: a no-graph rollout, or rollout + loss + backward + AdamW step."""
+def episode_fn(arch: str, grid: int, steps: int, train: bool, compiled: bool, batch: int = 1) -> Callable[[], None]:
+    """One episode (of `batch` episodes) of the law at this grid: a no-graph rollout, or rollout + loss + backward +
+    AdamW step."""
     dev = device()
     torch.manual_seed(0)
     law = build_law(arch, 4, 16).to(dev)
-    psi0 = initial_state(0, 0, 1, grid, 4).to(dev)
+    psi0 = initial_state(0, 0, batch, grid, 4).to(dev)
     physics = Physics(steps=steps, compile=compiled)
     optimizer = torch.optim.AdamW(law.parameters(), lr=1e-4)
 
@@ -61,12 +65,12 @@ def timed(fn: Callable[[], None]) -> float:
 
 
 def cells_steps_per_s(arch: str, grid: int, steps: int, repeats: int, train: bool,
-                      compiled: bool = False) -> tuple[float, float]:
+                      compiled: bool = False, batch: int = 1) -> tuple[float, float]:
     """(M cells x steps per second of the fastest repeat, seconds of the first, warm-up episode)."""
-    fn = episode_fn(arch, grid, steps, train, compiled)
+    fn = episode_fn(arch, grid, steps, train, compiled, batch)
     first = timed(fn)
     best = min(timed(fn) for _ in range(repeats))
-    return grid * grid * steps / best / 1e6, first
+    return batch * grid * grid * steps / best / 1e6, first
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -83,6 +87,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             note(f"  {arch:9s} grid {grid:3d}: forward {fwd:7.3f}  training {trn:7.3f}")
             result(f"throughput.{arch}.g{grid}.forward", fwd, "Mcell_steps/s")
             result(f"throughput.{arch}.g{grid}.train", trn, "Mcell_steps/s")
+    for arch in ARCHITECTURES:
+        rates = [cells_steps_per_s(arch, 32, steps, repeats, train=True, batch=b)[0] for b in BATCHES]
+        note(f"  {arch:9s} grid  32 training, batch " + ", ".join(f"{b}: {r:.3f}" for b, r in zip(BATCHES, rates)))
+        for b, rate in zip(BATCHES, rates):
+            result(f"throughput.{arch}.g32.train.b{b}", rate, "Mcell_steps/s")
     for arch, grid in preset["compiled"]:
         for mode, train in (("forward", False), ("train", True)):
             torch._dynamo.reset()

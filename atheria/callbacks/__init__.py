@@ -40,9 +40,11 @@ class CallbackSettings:
 
 @dataclass
 class Machinery:
-    """The callbacks of one session, with handles the runner needs after fit (how it ended, the mirror)."""
+    """The callbacks of one session, the Trainer plugins they need (the checkpoint IO writing on their queue), and
+    handles the runner needs after fit (how it ended, the mirror)."""
 
     callbacks: list[Any]
+    plugins: list[Any]
     session: Any
     checkpoints: Any
     mirror: Optional[Any]
@@ -62,7 +64,7 @@ def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[
     from atheria.callbacks.progress import EpisodeProgressBar
     from atheria.callbacks.report import TrainingReport
     from atheria.callbacks.session import SessionCallback
-    from atheria.callbacks.tiered import TieredCheckpoint
+    from atheria.callbacks.tiered import AtomicCheckpointIO, TieredCheckpoint
     from atheria.session.kit import build_kit
     from atheria.session.outcome import SessionState
 
@@ -86,5 +88,5 @@ def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[
     observe = [history, *monitor, TrainingPlots(history, local.logs, local.name, s.plot_every, s.key_metric),
                TrainingReport(history, local, remote, s.config, s.launch)]
     evaluating = [evaluation] if evaluation else []
-    return Machinery([session, *early, export, *observe, *evaluating, checkpoints, EpisodeProgressBar()], session,
-                     checkpoints, kit.mirror)
+    return Machinery([session, *early, export, *observe, *evaluating, checkpoints, EpisodeProgressBar()],
+                     [AtomicCheckpointIO(checkpoints.writes)], session, checkpoints, kit.mirror)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 import time
+from functools import partial
 from typing import Any, Callable, Optional
 from weakref import proxy
 
@@ -18,10 +20,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from typing_extensions import override
 
+from atheria.errors import one_line
 from atheria.loggers import sync_rows
 from atheria.session.shelf import BEST_FINAL, LAST, Shelf
-from atheria.storage.atomic import link_atomic, save_torch_atomic
+from atheria.storage.atomic import link_atomic, put_file_atomic, torch_bytes, write_bytes_atomic
 from atheria.storage.manifest import Manifest, read_manifest
+from atheria.storage.writes import WriteQueue
 
 _STEP_IN_NAME = re.compile(r"ep(\d+)")
 
@@ -29,13 +33,52 @@ _STEP_IN_NAME = re.compile(r"ep(\d+)")
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a hidden temp file beside its name, fsyncs it and renames it into place, so a kill
     or a full disk never leaves a partial file under a checkpoint's name. Lightning's own save stages the file in
-    the system temp dir and moves it, which is a copy into the final name when that dir is on another disk."""
+    the system temp dir and moves it, which is a copy into the final name when that dir is on another disk. With
+    `writes`, the checkpoint is serialised on the training thread (a point-in-time copy that training cannot change
+    afterwards) and written, like every removal, in order on the queue's thread."""
+
+    PENDING = 1  # checkpoints serialised and not yet written, at most: a save waits for the one before it
+
+    def __init__(self, writes: Optional[WriteQueue] = None) -> None:
+        super().__init__()
+        self.writes = writes
+        self._pending = threading.BoundedSemaphore(self.PENDING)
 
     @override
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
-        save_torch_atomic(checkpoint, str(path))
+        data = torch_bytes(checkpoint)
+        if self.writes is None:
+            write_bytes_atomic(str(path), data)
+            return
+        while not self._pending.acquire(timeout=0.05):
+            self.writes.check()  # the write before failed: its job, and the release, will never run
+
+        def write() -> None:
+            try:
+                write_bytes_atomic(str(path), data)
+            finally:
+                self._pending.release()
+
+        try:
+            self.writes.submit(write)
+        except BaseException:
+            self._pending.release()
+            raise
+
+    @override
+    def remove_checkpoint(self, path: Any) -> None:
+        if self.writes is None:
+            super().remove_checkpoint(path)
+        else:
+            self.writes.submit(partial(super().remove_checkpoint, path))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """dst as a hard link to local file src, else (a filesystem without hard links) an atomic copy of it."""
+    if not link_atomic(src, dst):
+        put_file_atomic(src, dst)
 
 
 class TieredCheckpoint(ModelCheckpoint):
@@ -48,7 +91,11 @@ class TieredCheckpoint(ModelCheckpoint):
     episode waits for that validation (Lightning's own deferral, which it applies only at an epoch's end), so that
     it is ranked by its own figures, not the previous validation's; the saves between only renew last.ckpt.
     Default: every save competes, by the logged `monitor`. `deliver(trainer)`: hands the metrics of the episodes run
-    so far to the loggers and the monitors, called before each save is ranked and written."""
+    so far to the loggers and the monitors, called before each save is ranked and written.
+
+    The files are written in the background (`writes`, which the trainer's AtomicCheckpointIO must share): each
+    save's metrics.csv fsync, write, last.ckpt link, removals, latest.json and mirror job run in that order on the
+    queue's thread, so latest.json only ever names files already whole; the end of training waits for them."""
 
     def __init__(self, shelf: Shelf, save_every: int, sync_every: int, keep_best: int,
                  monitor: str = "train/loss_smooth", mode: str = "min",
@@ -61,7 +108,10 @@ class TieredCheckpoint(ModelCheckpoint):
         self.sync_every = sync_every
         self.scores, self.validate_every, self.deliver = scores, validate_every, deliver
         self.shelf = shelf
+        self.writes = WriteQueue()
         self._steps: dict[str, int] = {}
+        self._synced = -1  # the step of the last mirror job queued
+        self._doomed: list[str] = []  # files dropped from the best N, still named by latest.json
 
     # local tier ----------------------------------------------------------------------------------------------
     @override
@@ -88,14 +138,20 @@ class TieredCheckpoint(ModelCheckpoint):
 
     @override
     def _save_checkpoint(self, trainer: "pl.Trainer", filepath: str) -> None:
-        t0 = time.monotonic()
-        sync_rows(trainer)  # no checkpoint is durable before the metrics rows of the episodes it holds
+        t0, began = time.monotonic(), []
+        if trainer.is_global_zero:  # no checkpoint is durable before the metrics rows of the episodes it holds
+            self.writes.submit(lambda: (began.append(time.monotonic()), sync_rows(trainer)))
         if not self._link_last(trainer, filepath):
-            super()._save_checkpoint(trainer, filepath)
-        self.clock.note_save(time.monotonic() - t0)
+            super()._save_checkpoint(trainer, filepath)  # serialised here, written on the queue
+        serialised = time.monotonic() - t0
+        if trainer.is_global_zero:
+            self.writes.submit(lambda: self.clock.note_save(serialised + time.monotonic() - began[0]))
+        else:
+            self.clock.note_save(serialised)
         self._steps[os.path.basename(filepath)] = trainer.global_step
         if trainer.is_global_zero:
-            self.shelf.events.add("save", trainer.global_step, file=os.path.basename(filepath))
+            self.writes.submit(partial(self.shelf.events.add, "save", trainer.global_step,
+                                       file=os.path.basename(filepath)))
 
     def _link_last(self, trainer: "pl.Trainer", filepath: str) -> bool:
         """last.ckpt of the episode a cadence checkpoint was just written at: a hard link to that file, not a second
@@ -106,9 +162,8 @@ class TieredCheckpoint(ModelCheckpoint):
         if (os.path.basename(filepath) != LAST or not previous or previous == filepath
                 or self._last_global_step_saved != trainer.global_step):
             return False
-        linked = trainer.is_global_zero and os.path.isfile(previous) and link_atomic(previous, filepath)
-        if not trainer.strategy.broadcast(linked):  # every rank saves, or none: the save itself is collective
-            return False
+        if trainer.is_global_zero:
+            self.writes.submit(partial(_link_or_copy, previous, filepath))
         self._last_checkpoint_saved = filepath
         if trainer.is_global_zero:
             for logger in trainer.loggers:
@@ -120,6 +175,7 @@ class TieredCheckpoint(ModelCheckpoint):
         super().on_train_start(trainer, pl_module)
         if trainer.is_global_zero:  # rank zero keeps the files and the mirror
             self.shelf.open(trainer.global_step)
+            self._synced = self.shelf.last_sync_step
             known = read_manifest(self.local.checkpoints)  # the steps of files kept from earlier sessions (best-final)
             self._steps = {**({n: e.step for n, e in known.files.items()} if known else {}), **self._steps}
 
@@ -133,6 +189,8 @@ class TieredCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
             self._last_global_step_saved = step
         self._after_save(trainer, step, saved_before)
+        if trainer.should_stop:
+            self.writes.drain()  # the stop's files are whole before any end-of-training hook says it stopped
 
     @override
     def on_validation_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
@@ -148,17 +206,26 @@ class TieredCheckpoint(ModelCheckpoint):
             saved_before = -1
         self._after_save(trainer, step, saved_before)
 
+    @override
+    def _remove_checkpoint(self, trainer: "pl.Trainer", filepath: str) -> None:
+        self._doomed.append(filepath)  # removed once latest.json no longer names it (_after_save)
+
     def _after_save(self, trainer: "pl.Trainer", step: int, saved_before: int) -> None:
-        """Publish a save made at `step` just now (not before) in latest.json, and mirror it when a sync is due."""
+        """Publish a save made at `step` just now (not before) in latest.json, mirror it when a sync is due, then
+        remove the files it dropped from the best N."""
         if self._last_global_step_saved == step and saved_before != step and trainer.is_global_zero:
-            self._publish_local(step)
-            due = self.sync_every > 0 and step - self.shelf.last_sync_step >= self.sync_every
-            if due and not trainer.should_stop:
-                self.sync(step)
+            due = self.sync_every > 0 and step - self._synced >= self.sync_every and not trainer.should_stop
+            self._synced = step if due else self._synced
+            kept = {n: self._step_of(n) for n in self._names()}  # as of now: the names change on this thread
+            self.writes.submit(partial(self._publish_local, step, kept, due))
+        doomed, self._doomed = self._doomed, []
+        for path in doomed:
+            trainer.strategy.remove_checkpoint(path)
 
     @override
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         super().on_train_end(trainer, pl_module)
+        self.writes.drain()
         if not trainer.is_global_zero:  # under DDP, rank zero keeps the files and the mirror
             return
         best = self.best_model_path
@@ -173,6 +240,17 @@ class TieredCheckpoint(ModelCheckpoint):
             self._publish_local(trainer.global_step)
         self.finish(trainer.global_step)
 
+    @override
+    def on_exception(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException) -> None:
+        try:  # the writes queued before the failure still land: latest.json then names the newest whole files
+            self.writes.close()
+        except Exception as exc:
+            self.shelf.say(f"Warning: a checkpoint write failed as well ({one_line(exc)}).")
+
+    @override
+    def teardown(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
+        self.writes.close()
+
     # the 'latest' pointer and the remote tier, kept by the Shelf ---------------------------------------------
     def _step_of(self, name: str) -> int:
         if name in self._steps:
@@ -180,13 +258,18 @@ class TieredCheckpoint(ModelCheckpoint):
         found = _STEP_IN_NAME.search(name)
         return int(found.group(1)) if found else -1
 
-    def kept(self) -> list[str]:
-        """Checkpoint file names this run keeps: the best N, last.ckpt, best-final.ckpt."""
-        names = {os.path.basename(p) for p in self.best_k_models} | {LAST, BEST_FINAL}
-        return sorted(n for n in names if os.path.isfile(os.path.join(self.local.checkpoints, n)))
+    def _names(self) -> set[str]:
+        """Checkpoint file names this run keeps: the best N, last.ckpt, best-final.ckpt (written yet or not)."""
+        return {os.path.basename(p) for p in self.best_k_models} | {LAST, BEST_FINAL}
 
-    def _publish_local(self, step: int) -> Manifest:
-        return self.shelf.publish(step, {n: self._step_of(n) for n in self.kept()})
+    def _publish_local(self, step: int, kept: Optional[dict[str, int]] = None, sync: bool = False) -> Manifest:
+        """Write latest.json over the kept files (default: as of now) that exist, and queue a mirror job if `sync`."""
+        kept = {n: self._step_of(n) for n in self._names()} if kept is None else kept
+        manifest = self.shelf.publish(step, {n: s for n, s in kept.items()
+                                             if os.path.isfile(os.path.join(self.local.checkpoints, n))})
+        if sync:
+            self.sync(step)
+        return manifest
 
     def sync(self, step: int) -> None:
         """Queue checkpoints, the manifest and logs for the mirror; prune remote files no longer kept. Never blocks."""

@@ -53,10 +53,13 @@ def detected(key: str) -> Any:
 
 
 def auto_precision() -> str:
-    """Mixed precision on a GPU, full precision on the CPU (resolver `${auto_precision:}`)."""
+    """Mixed precision on a GPU: bfloat16 where its tensor cores have it (compute capability 8 and later: A100, L4,
+    H100), float16 with loss scaling before (T4, P100); full precision on the CPU (resolver `${auto_precision:}`)."""
     import torch
 
-    return "16-mixed" if torch.cuda.is_available() else "32-true"
+    if not torch.cuda.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.get_device_capability()[0] >= 8 else "16-mixed"
 
 
 def register_resolvers() -> None:

@@ -14,10 +14,12 @@ def episode_generator(seed: int, episode: int, salt: int = 0) -> torch.Generator
 
 
 def initial_state(seed: int, episode: int, batch: int, grid: int, d_state: int, held_out: bool = False) -> Tensor:
-    """A random complex Gaussian psi with mean cell density 1, a pure function of (seed, episode); `held_out` draws
-    from a stream no training episode plays."""
-    g = episode_generator(seed, episode, salt=HELD_OUT_SALT if held_out else 0)
-    parts = torch.randn(2, batch, grid, grid, d_state, generator=g)
+    """A batch of `batch` random complex Gaussian states with mean cell density 1, member i a pure function of (seed,
+    episode x batch + i): a batch holds that many distinct episodes, and batch 1 is episode `episode` itself.
+    `held_out` draws from a stream no training episode plays."""
+    salt = HELD_OUT_SALT if held_out else 0
+    members = [episode_generator(seed, episode * batch + i, salt) for i in range(batch)]
+    parts = torch.cat([torch.randn(2, 1, grid, grid, d_state, generator=g) for g in members], dim=1)
     psi = torch.complex(parts[0], parts[1])
     return psi / density(psi).mean(dim=(1, 2), keepdim=True).sqrt().unsqueeze(-1)
 

@@ -44,14 +44,19 @@ def write_bytes_atomic(url: str, data: bytes) -> None:
         _replace_remote(fs, path, lambda target: fs.pipe_file(target, data))
 
 
-def save_torch_atomic(obj: object, url: str) -> None:
-    """torch.save obj atomically to a local path or URL. Serialised in memory first: streamed into the file, a full
-    disk surfaces as torch's RuntimeError rather than the OSError that the disk-full stop reads."""
+def torch_bytes(obj: object) -> bytes:
+    """obj as torch.save writes it. Serialised in memory, not streamed into the file: there a full disk would surface
+    as torch's RuntimeError rather than the OSError that the disk-full stop reads."""
     import torch  # here: commands that do not train import this module and must not pay for torch
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    write_bytes_atomic(url, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_torch_atomic(obj: object, url: str) -> None:
+    """torch.save obj atomically to a local path or URL."""
+    write_bytes_atomic(url, torch_bytes(obj))
 
 
 def put_file_atomic(local_path: str | Path, url: str) -> None:

@@ -120,7 +120,6 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
 
     import lightning.pytorch as pl
 
-    from atheria.callbacks.tiered import AtomicCheckpointIO
     from atheria.loggers import build_loggers
 
     silence_known_warnings()
@@ -143,7 +142,7 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
         print(resume.line)
     machinery = build_callbacks(callback_settings(cfg), local, remote, total)
     trainer = build_trainer(cfg, total, machinery.callbacks, logger=build_loggers(cfg, local.logs),
-                            plugins=[AtomicCheckpointIO()])
+                            plugins=machinery.plugins)
     try:
         if resume is None and getattr(module, "baseline_validation", False):
             trainer.validate(module, datamodule=data, verbose=False)  # "before" figures, logged at episode 0

@@ -9,6 +9,7 @@ import pytest
 from tests.helpers import REPO
 
 RESULT = re.compile(r"^RESULT (\S+) (-?[0-9.]+(?:e[-+]?[0-9]+)?|nan|inf) (\S+)$")
+ARCHS = ("unet", "snn_unet", "mlp", "deep_qca")
 EXPECTED = {
     "overhead": {f"overhead{variant}.time_ratio" for variant in ("", ".short", ".tiny")},
     "mirror": {"mirror.throughput_ratio"},
@@ -18,12 +19,13 @@ EXPECTED = {
     "budget": {"budget.median_used", "budget.overruns"},
     "memory": {f"memory.{mode}.steps{steps}" for mode in ("full", "checkpoint", "tbptt10") for steps in (10, 50, 100)}
     | {"memory.checkpoint_over_full.steps100"},
-    "throughput": {f"throughput.{arch}.g{grid}.{mode}" for arch in ("unet", "snn_unet", "mlp", "deep_qca")
-                   for grid in (32, 64, 128) for mode in ("forward", "train")}
+    "throughput": {f"throughput.{arch}.g{grid}.{mode}" for arch in ARCHS for grid in (32, 64, 128)
+                   for mode in ("forward", "train")}
+    | {f"throughput.{arch}.g32.train.b{batch}" for arch in ARCHS for batch in (1, 4, 16)}
     | {"throughput.unet.g32.train.compile_speedup", "throughput.unet.g32.forward.compile_speedup"},
     "startup": {"startup.train_help", "startup.status_help", "startup.import_lightning",
                 "startup.train_help.imports_torch", "startup.status_help.imports_torch"},
-    "science": {f"science.qca.{arch}.gain_over_trivial" for arch in ("unet", "snn_unet", "mlp", "deep_qca")}
+    "science": {f"science.qca.{arch}.gain_over_trivial" for arch in ARCHS}
     | {f"science.lm.perplexity.{row}" for row in ("untrained", "phi", "no_phi", "unigram")}
     | {f"science.lm.phi.{row}" for row in ("untrained", "phi", "no_phi")}
     | {"science.lm.noise_phi.uncorrected", "science.lm.noise_phi.corrected"},
@@ -88,4 +90,29 @@ def test_the_overhead_profile_times_the_framework_without_each_piece(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert not list(tmp_path.iterdir())  # it writes nothing where it runs (its runs live in a temporary dir)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("without ")]
-    assert len(lines) == 7 and all(re.search(r"Trainer / plain \d+\.\d{3} ", line) for line in lines), lines
+    assert len(lines) == 6 and all(re.search(r"Trainer / plain \d+\.\d{3} ", line) for line in lines), lines
+
+
+GPU_CHECK = ({f"gpu_check.throughput.{arch}.{mode}" for arch in ARCHS
+              for mode in ("fp32.b1", "fp32.b2", "amp.b2", "compiled.b2")}
+             | {"gpu_check.throughput.best_over_planning", "gpu_check.overhead.time_ratio",
+                "gpu_check.train.first_session_episodes", "gpu_check.train.second_session_episodes",
+                "gpu_check.nvml.gpu_util_max", "gpu_check.nvml.gpu_mem_used_gb_max"})
+
+
+def test_the_gpu_check_without_a_gpu_says_so_in_one_line_and_how_to_run_it_on_the_cpu():
+    proc = run_bench("--gpu-check", timeout=300)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (line,) = [x for x in proc.stdout.splitlines() if "error:" in x]
+    assert line.startswith("[gpu_check] error: no GPU here") and "--cpu" in line
+    wrong = run_bench("--cpu", "budget", timeout=120)
+    assert wrong.returncode == 2 and "--cpu goes with --gpu-check only" in wrong.stderr
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_every_step_on_the_cpu():
+    proc = run_bench("--gpu-check", "--cpu", timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    names = final_results(proc.stdout)
+    assert set(names) == GPU_CHECK
+    assert "resumed where the first stopped" in proc.stdout and "stopped-budget at episode" in proc.stdout

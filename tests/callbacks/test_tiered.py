@@ -1,4 +1,5 @@
-"""TieredCheckpoint's local tier: last.ckpt of a cadence save is the same file, not a second write of it."""
+"""TieredCheckpoint's local tier: last.ckpt of a cadence save is the same file, not a second write of it; files are
+written off the training thread, each the state at its save, and latest.json names only files already whole."""
 import json
 import os
 
@@ -30,3 +31,93 @@ def test_an_episode_whose_cadence_file_is_not_among_the_best_still_gets_its_own_
     assert [p.name for p in ckpts.glob("ep*.ckpt")] == ["ep000004.ckpt"]
     assert load(ckpts / "last.ckpt")["global_step"] == 6  # not a stale link to episode 4's file
     assert not os.path.samefile(ckpts / "last.ckpt", ckpts / "ep000004.ckpt")
+
+
+# --- writes off the training thread -----------------------------------------------------------------------------
+def test_a_checkpoint_is_the_state_at_its_save_and_a_removal_waits_for_the_write_before_it(tmp_path):
+    import threading
+
+    import torch
+
+    from atheria.callbacks.tiered import AtomicCheckpointIO
+    from atheria.storage.writes import WriteQueue
+
+    queue, gate = WriteQueue(), threading.Event()
+    io = AtomicCheckpointIO(queue)
+    queue.submit(gate.wait)  # the disk is slow: nothing below is written yet
+    weights = torch.zeros(3)
+    io.save_checkpoint({"w": weights}, tmp_path / "a.ckpt")
+    io.remove_checkpoint(tmp_path / "a.ckpt")
+    weights.add_(1)  # training goes on while the write waits
+    second = threading.Thread(target=io.save_checkpoint, args=({"w": weights}, tmp_path / "b.ckpt"))
+    second.start()
+    second.join(timeout=0.5)
+    assert second.is_alive()  # one checkpoint serialised and unwritten: the next save waits for the disk
+    assert list(tmp_path.iterdir()) == []
+    gate.set()
+    second.join(timeout=10)
+    weights.add_(1)
+    io.save_checkpoint({"w": weights}, tmp_path / "c.ckpt")
+    queue.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.ckpt", "c.ckpt"]  # a.ckpt written, then removed
+    assert load(tmp_path / "b.ckpt")["w"].tolist() == [1] * 3 and load(tmp_path / "c.ckpt")["w"].tolist() == [2] * 3
+
+
+def test_a_save_after_a_failed_write_raises_its_error_instead_of_waiting_forever(tmp_path):
+    import threading
+
+    import pytest
+    import torch
+
+    from atheria.callbacks.tiered import AtomicCheckpointIO
+    from atheria.storage.writes import WriteQueue
+
+    def full_disk():
+        raise OSError(28, "No space left on device")
+
+    queue, gate, raised = WriteQueue(), threading.Event(), []
+    io = AtomicCheckpointIO(queue)
+    queue.submit(gate.wait)
+    queue.submit(full_disk)
+    io.save_checkpoint({"w": torch.zeros(3)}, tmp_path / "a.ckpt")  # queued behind the failure: never written
+    gate.set()
+
+    def save_again():
+        with pytest.raises(OSError, match="No space left"):
+            io.save_checkpoint({"w": torch.ones(3)}, tmp_path / "b.ckpt")
+        raised.append(True)
+
+    again = threading.Thread(target=save_again, daemon=True)
+    again.start()
+    again.join(timeout=10)
+    assert raised == [True] and list(tmp_path.iterdir()) == []
+
+
+def test_latest_json_never_names_a_file_not_yet_written_whole(tmp_path, monkeypatch):
+    import time
+
+    from atheria.callbacks import tiered
+
+    ckpts, seen, wrong = tmp_path / "out" / "checkpoints" / NAME, [], []
+
+    def slow_write(path, data):  # a slow disk; the queue waits here, so the files on disk hold still
+        name = os.path.basename(path)
+        if (ckpts / "latest.json").exists():
+            manifest = json.loads((ckpts / "latest.json").read_text())
+            seen.append(manifest["step"])
+            if name.startswith("ep") and manifest["step"] >= int(name[2:8]):
+                wrong.append(f"latest.json at episode {manifest['step']} before {name} is written")
+            wrong.extend(f"{n} is not what latest.json says" for n, e in manifest["files"].items()
+                         if not (ckpts / n).is_file() or sha256_file(ckpts / n) != e["sha256"])
+        time.sleep(0.05)
+        write(path, data)
+
+    write = tiered.write_bytes_atomic
+    monkeypatch.setattr(tiered, "write_bytes_atomic", slow_write)
+    ckpts = checkpoints(tmp_path / "out", "run.total_episodes=10", "run.keep_best=2")
+    assert wrong == [] and len(seen) >= 3 and seen == sorted(seen)
+    manifest = json.loads((ckpts / "latest.json").read_text())
+    assert manifest["step"] == 10 and load(ckpts / "last.ckpt")["global_step"] == 10
+    assert {n: e["sha256"] for n, e in manifest["files"].items()} == {
+        n: sha256_file(ckpts / n) for n in manifest["files"]}
+    assert sorted(p.name for p in ckpts.iterdir() if p.suffix == ".ckpt") == sorted(manifest["files"])

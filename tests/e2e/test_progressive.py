@@ -87,9 +87,11 @@ def test_second_ctrl_c_exits_at_once_leaving_a_valid_checkpoint(tmp_path):
     assert load(root / "checkpoints" / NAME / "last.ckpt")["global_step"] >= 2
 
 
-def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
+@pytest.mark.parametrize("batch", [1, 3])  # 3: each optimizer step plays 3 episodes, each seeded on its own
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, batch):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    common = ("run.total_episodes=12", "run.save_every=3", "qca.noise=true", "qca.noise_ramp=4")
+    common = ("run.total_episodes=12", "run.save_every=3", "qca.noise=true", "qca.noise_ramp=4",
+              f"qca.batch_size={batch}")
     assert run_train(whole, *SLOW, *common).returncode == 0
     proc = _start(parts, *common)
     wait_for(lambda: (parts / "checkpoints" / NAME / "ep000003.ckpt").exists(), every=0.02)

@@ -14,6 +14,7 @@ from atheria.qca import (
     to_real,
 )
 from atheria.qca.engine import noise_rate
+from atheria.qca.state import episode_generator
 
 
 def test_initial_state_is_a_function_of_seed_and_episode():
@@ -23,6 +24,17 @@ def test_initial_state_is_a_function_of_seed_and_episode():
     assert not torch.equal(a, initial_state(1, 8, 2, 8, 4))
     assert not torch.equal(a, initial_state(2, 7, 2, 8, 4))
     assert density(a).mean(dim=(1, 2)) == pytest.approx(torch.ones(2), abs=1e-5)
+
+
+def test_a_batch_holds_distinct_episodes_each_seeded_on_its_own_and_batch_one_is_the_episode_itself():
+    batch = initial_state(1, 7, 3, 8, 4)
+    for i in range(3):  # member i is episode 7 x 3 + i, the same whatever else shares its batch
+        assert torch.equal(batch[i:i + 1], initial_state(1, 7 * 3 + i, 1, 8, 4))
+    parts = torch.randn(2, 1, 8, 8, 4, generator=episode_generator(1, 7))  # batch 1: the draw runs before batches had
+    psi = torch.complex(parts[0], parts[1])
+    expected = psi / density(psi).mean(dim=(1, 2), keepdim=True).sqrt()[..., None]
+    assert torch.equal(initial_state(1, 7, 1, 8, 4), expected)
+    assert not torch.equal(initial_state(1, 7, 2, 8, 4, held_out=True)[0], initial_state(1, 14, 1, 8, 4)[0])
 
 
 def test_real_view_round_trip_puts_real_parts_first():
