@@ -1,5 +1,5 @@
-"""metrics.csv across kill -9's, end to end: every episode keeps exactly one row, whether the kill lands between an
-episode's checkpoint and the row Lightning writes after it, or anywhere else."""
+"""metrics.csv across kill -9's, end to end: every episode keeps exactly one row, whether the kill lands right after an
+episode's save was decided (its files still being written in the background), or anywhere else."""
 import os
 import random
 import signal
@@ -15,9 +15,9 @@ from tests.helpers import load, metrics, run_train, train_cmd, wait_for
 pytestmark = pytest.mark.slow
 NAME = "MLP_8ch_D4"
 
-# Runs train.py (argv[2:]) after making Lightning's logger connector SIGKILL the process as it is about to log the
-# training row of global step argv[1]: after that step's on_train_batch_end hooks, where its checkpoint is saved.
-KILL_BEFORE_LIGHTNING_ROW = """
+# Runs train.py (argv[2:]) after making Lightning's logger connector SIGKILL the process at global step argv[1], just
+# after that step's on_train_batch_end hooks, where its checkpoint was serialised and queued for writing.
+KILL_AFTER_THE_SAVE = """
 import os, runpy, signal, sys
 from lightning.pytorch.trainer.connectors.logger_connector.logger_connector import _LoggerConnector
 
@@ -52,18 +52,20 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def test_a_kill_between_the_checkpoint_and_lightnings_row_keeps_the_row(tmp_path):
+def test_a_kill_right_after_a_save_keeps_a_whole_checkpoint_and_the_rows_of_its_episodes(tmp_path):
     root, episodes, killed_at = tmp_path / "out", 6, 3
     overrides = ("model=mlp", "run.save_every=1", f"run.total_episodes={episodes}")
     cmd = train_cmd(root, *overrides)
-    killed = subprocess.run([cmd[0], "-c", KILL_BEFORE_LIGHTNING_ROW, str(killed_at), *cmd[1:]], cwd=tmp_path,
+    killed = subprocess.run([cmd[0], "-c", KILL_AFTER_THE_SAVE, str(killed_at), *cmd[1:]], cwd=tmp_path,
                             env=env(), text=True, capture_output=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert load(root / "checkpoints" / NAME / "last.ckpt")["global_step"] == killed_at  # saved before the kill
-    assert rows_per_episode(root) == Counter(range(1, killed_at + 1))  # and so was its row
+    saved = load(root / "checkpoints" / NAME / "last.ckpt")["global_step"]
+    assert saved in (killed_at - 1, killed_at)  # the save of the last episode may not have been written yet
+    rows = rows_per_episode(root)  # its episodes' rows were written before it, and no episode has two
+    assert set(range(1, saved + 1)) <= set(rows) <= set(range(1, killed_at + 1)) and set(rows.values()) == {1}
 
     resumed = run_train(root, *overrides)
-    assert resumed.returncode == 0 and f"Resuming from episode {killed_at}" in resumed.stdout, resumed.stdout[-3000:]
+    assert resumed.returncode == 0 and f"Resuming from episode {saved}" in resumed.stdout, resumed.stdout[-3000:]
     assert rows_per_episode(root) == Counter(range(1, episodes + 1))
 
 
