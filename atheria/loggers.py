@@ -101,6 +101,23 @@ def log_rows(trainer: "pl.Trainer", rows: Sequence[tuple[int, Mapping[str, float
             logger.log_metrics({"episode": float(episode), **metrics}, step=episode - 1)
 
 
+def log_picture(loggers: Sequence[Any], key: str, path: str, episode: int) -> None:
+    """The PNG at `path` to every logger that shows pictures, as `key` at `episode`'s step (episode - 1, where its
+    metrics are): W&B as an Image, TensorBoard as an image summary; the CSV history keeps none."""
+    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key=key, images=[path], step=episode - 1)
+        elif isinstance(logger, TensorBoardLogger):
+            import numpy as np
+            from PIL import Image
+
+            with Image.open(path) as picture:
+                pixels = np.asarray(picture.convert("RGB"))
+            logger.experiment.add_image(key, pixels, global_step=episode - 1, dataformats="HWC")
+
+
 def sync_rows(trainer: "pl.Trainer") -> None:
     """Write the rows logged so far to metrics.csv and make them durable (before a checkpoint is saved)."""
     for logger in _history_loggers(trainer):

@@ -93,3 +93,24 @@ def test_report_and_json_after_a_stop(tmp_path, state, total, words):
     assert "- `logs/UNET_8ch_D4/training_log.json`" in report and "api_key: '***'" in report
     assert report.rstrip().endswith("python train.py preset=long")
     assert ("The run is complete" in report) == (state == "completed")
+
+
+def test_the_plots_reach_tensorboard_and_wandb_as_pictures_at_their_episodes(tmp_path, monkeypatch):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.helpers import train_in_process
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    assert train_in_process(tmp_path, "logger=[tensorboard,wandb]", "run.total_episodes=6", "run.plot_every=2") == 0
+    logs = tmp_path / "logs" / "UNET_8ch_D4"
+    events = EventAccumulator(str(logs / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert {"plots/live_loss", "plots/training_summary"} <= set(events.Tags()["images"])
+    live = [e.step for e in events.Images("plots/live_loss")]
+    assert live[-1] == 5 and set(live) <= {1, 3, 5} and len(live) >= 2  # episodes 2, 4, 6 at steps 1, 3, 5
+    (summary,) = events.Images("plots/training_summary")
+    assert summary.step == 5 and summary.encoded_image_string.startswith(b"\x89PNG")
+    (run,) = (logs / "wandb").glob("offline-run-*")  # W&B's offline run keeps the pictures it was given
+    pictures = {p.name.split("_")[0] + "_" + p.name.split("_")[1] for p in run.glob("files/media/images/plots/*.png")}
+    assert pictures == {"live_loss", "training_summary"}
