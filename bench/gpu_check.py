@@ -22,15 +22,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 
-from atheria.models import ARCHITECTURES, build_law
-from atheria.qca import LossWeights, Physics, episode_losses, initial_state, rollout
+from atheria.models import ARCHITECTURES
 from bench import overhead
 from bench.common import REPO, machine, median, note, pin_threads, result
-from bench.throughput import timed
+from bench.throughput import cells_steps_per_s
 
 PLANNING_M = 50.0  # M cells x steps per second the earlier code planned with on a T4
 GPU = {"grid": 32, "batch": 16, "steps": 20, "repeats": 3, "variant": "", "episodes": 27, "ov_repeats": 2,
@@ -47,29 +46,6 @@ def amp_dtype(dev: str) -> torch.dtype:
     return torch.float16 if dev == "cuda" and auto_precision() == "16-mixed" else torch.bfloat16
 
 
-def training_episode(arch: str, plan: dict, dev: str, mode: str, batch: int) -> Callable[[], None]:
-    """One training step (rollout, loss, backward, AdamW step) of `batch` episodes, in `mode`: fp32, amp or
-    compiled."""
-    torch.manual_seed(0)
-    law = build_law(arch, 4, 16).to(dev)
-    psi0 = initial_state(0, 0, batch, plan["grid"], 4).to(dev)
-    physics = Physics(steps=plan["steps"], compile=mode == "compiled")
-    optimizer = torch.optim.AdamW(law.parameters(), lr=1e-4)
-    scaler = torch.amp.GradScaler(dev, enabled=mode == "amp" and amp_dtype(dev) == torch.float16)
-
-    def episode() -> None:
-        optimizer.zero_grad()
-        with torch.autocast(dev, dtype=amp_dtype(dev), enabled=mode == "amp"):
-            loss = episode_losses(psi0, rollout(law, psi0, physics), LossWeights())["loss"]
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        if dev == "cuda":
-            torch.cuda.synchronize()
-
-    return episode
-
-
 def throughput(plan: dict, dev: str) -> None:
     b = plan["batch"]
     note(f"2. training throughput, grid {plan['grid']}, {plan['steps']} steps, fastest of {plan['repeats']} after a "
@@ -80,10 +56,9 @@ def throughput(plan: dict, dev: str) -> None:
         rates = {}
         for mode, batch in (("fp32", 1), ("fp32", b), ("amp", b), ("compiled", b)):
             torch._dynamo.reset()
-            fn = training_episode(arch, plan, dev, mode, batch)
-            first = timed(fn)
-            rates[f"{mode}.b{batch}"] = batch * plan["grid"] ** 2 * plan["steps"] / min(
-                timed(fn) for _ in range(plan["repeats"])) / 1e6
+            rates[f"{mode}.b{batch}"], first = cells_steps_per_s(
+                arch, plan["grid"], plan["steps"], plan["repeats"], train=True, compiled=mode == "compiled",
+                batch=batch, amp=amp_dtype(dev) if mode == "amp" else None, dev=dev)
             if mode == "compiled":
                 note(f"   {arch}: first compiled episode {first:.1f} s")
         note(f"   {arch:9s} fp32 batch 1 {rates['fp32.b1']:8.3f}, batch {b} {rates[f'fp32.b{b}']:8.3f}; batch {b} "

@@ -28,31 +28,36 @@ QUICK = {"steps": 5, "repeats": 5, "compiled": (("unet", 32),)}
 FULL = {"steps": 20, "repeats": 5, "compiled": tuple((arch, 64) for arch in ARCHITECTURES)}
 
 
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def episode_fn(arch: str, grid: int, steps: int, train: bool, compiled: bool, batch: int = 1) -> Callable[[], None]:
-    """One episode (of `batch` episodes) of the law at this grid: a no-graph rollout, or rollout + loss + backward +
-    AdamW step."""
-    dev = device()
+def episode_fn(arch: str, grid: int, steps: int, train: bool, compiled: bool, batch: int = 1,
+               amp: Optional[torch.dtype] = None, dev: Optional[str] = None) -> Callable[[], None]:
+    """One episode (of `batch` episodes) of the law at this grid on `dev` (default: the benchmarks' device): a
+    no-graph rollout, or rollout + loss + backward + AdamW step; under autocast to `amp` when given (float16 with
+    loss scaling)."""
+    dev = dev or device()
     torch.manual_seed(0)
     law = build_law(arch, 4, 16).to(dev)
     psi0 = initial_state(0, 0, batch, grid, 4).to(dev)
     physics = Physics(steps=steps, compile=compiled)
     optimizer = torch.optim.AdamW(law.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler(dev, enabled=amp == torch.float16)
+
+    def sync() -> None:
+        if dev == "cuda":
+            torch.cuda.synchronize()
 
     def forward() -> None:
         with torch.no_grad():
             rollout(law, psi0, physics)
-        _sync()
+        sync()
 
     def training() -> None:
         optimizer.zero_grad()
-        episode_losses(psi0, rollout(law, psi0, physics), LossWeights())["loss"].backward()
-        optimizer.step()
-        _sync()
+        with torch.autocast(dev, dtype=amp or torch.float32, enabled=amp is not None):
+            loss = episode_losses(psi0, rollout(law, psi0, physics), LossWeights())["loss"]
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        sync()
 
     return training if train else forward
 
@@ -64,10 +69,11 @@ def timed(fn: Callable[[], None]) -> float:
     return time.perf_counter() - t0
 
 
-def cells_steps_per_s(arch: str, grid: int, steps: int, repeats: int, train: bool,
-                      compiled: bool = False, batch: int = 1) -> tuple[float, float]:
+def cells_steps_per_s(arch: str, grid: int, steps: int, repeats: int, train: bool, compiled: bool = False,
+                      batch: int = 1, amp: Optional[torch.dtype] = None,
+                      dev: Optional[str] = None) -> tuple[float, float]:
     """(M cells x steps per second of the fastest repeat, seconds of the first, warm-up episode)."""
-    fn = episode_fn(arch, grid, steps, train, compiled, batch)
+    fn = episode_fn(arch, grid, steps, train, compiled, batch, amp, dev)
     first = timed(fn)
     best = min(timed(fn) for _ in range(repeats))
     return batch * grid * grid * steps / best / 1e6, first
