@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 import time
 from functools import partial
@@ -138,20 +137,19 @@ class TieredCheckpoint(ModelCheckpoint):
 
     @override
     def _save_checkpoint(self, trainer: "pl.Trainer", filepath: str) -> None:
-        t0, began = time.monotonic(), []
+        t0, began, name = time.monotonic(), [], os.path.basename(filepath)
         if trainer.is_global_zero:  # no checkpoint is durable before the metrics rows of the episodes it holds
             self.writes.submit(lambda: (began.append(time.monotonic()), sync_rows(trainer)))
         if not self._link_last(trainer, filepath):
             super()._save_checkpoint(trainer, filepath)  # serialised here, written on the queue
         serialised = time.monotonic() - t0
-        if trainer.is_global_zero:
-            self.writes.submit(lambda: self.clock.note_save(serialised + time.monotonic() - began[0]))
-        else:
+        self._steps[name] = trainer.global_step
+        if not trainer.is_global_zero:
             self.clock.note_save(serialised)
-        self._steps[os.path.basename(filepath)] = trainer.global_step
-        if trainer.is_global_zero:
-            self.writes.submit(partial(self.shelf.events.add, "save", trainer.global_step,
-                                       file=os.path.basename(filepath)))
+            return
+        # The save's time is its serialisation here plus its writes there, noted once they are done.
+        self.writes.submit(lambda: self.clock.note_save(serialised + time.monotonic() - began[0]))
+        self.writes.submit(partial(self.shelf.events.add, "save", trainer.global_step, file=name))
 
     def _link_last(self, trainer: "pl.Trainer", filepath: str) -> bool:
         """last.ckpt of the episode a cadence checkpoint was just written at: a hard link to that file, not a second
@@ -234,8 +232,7 @@ class TieredCheckpoint(ModelCheckpoint):
             self._steps.setdefault(LAST, trainer.global_step)
         if os.path.isfile(best) and os.path.basename(best) != BEST_FINAL:
             target = os.path.join(self.local.checkpoints, BEST_FINAL)
-            shutil.copyfile(best, target + ".tmp")
-            os.replace(target + ".tmp", target)
+            put_file_atomic(best, target)
             self._steps[BEST_FINAL] = self._step_of(os.path.basename(best))
             self._publish_local(trainer.global_step)
         self.finish(trainer.global_step)
