@@ -2,8 +2,16 @@
 written off the training thread, each the state at its save, and latest.json names only files already whole."""
 import json
 import os
+import threading
+import time
 
+import pytest
+import torch
+
+from atheria.callbacks import tiered
+from atheria.callbacks.tiered import AtomicCheckpointIO
 from atheria.storage.atomic import sha256_file
+from atheria.storage.writes import WriteQueue
 from tests.helpers import load, train_in_process
 
 NAME = "UNET_8ch_D4"
@@ -35,13 +43,6 @@ def test_an_episode_whose_cadence_file_is_not_among_the_best_still_gets_its_own_
 
 # --- writes off the training thread -----------------------------------------------------------------------------
 def test_a_checkpoint_is_the_state_at_its_save_and_a_removal_waits_for_the_write_before_it(tmp_path):
-    import threading
-
-    import torch
-
-    from atheria.callbacks.tiered import AtomicCheckpointIO
-    from atheria.storage.writes import WriteQueue
-
     queue, gate = WriteQueue(), threading.Event()
     io = AtomicCheckpointIO(queue)
     queue.submit(gate.wait)  # the disk is slow: nothing below is written yet
@@ -64,14 +65,6 @@ def test_a_checkpoint_is_the_state_at_its_save_and_a_removal_waits_for_the_write
 
 
 def test_a_save_after_a_failed_write_raises_its_error_instead_of_waiting_forever(tmp_path):
-    import threading
-
-    import pytest
-    import torch
-
-    from atheria.callbacks.tiered import AtomicCheckpointIO
-    from atheria.storage.writes import WriteQueue
-
     def full_disk():
         raise OSError(28, "No space left on device")
 
@@ -94,10 +87,6 @@ def test_a_save_after_a_failed_write_raises_its_error_instead_of_waiting_forever
 
 
 def test_latest_json_never_names_a_file_not_yet_written_whole(tmp_path, monkeypatch):
-    import time
-
-    from atheria.callbacks import tiered
-
     ckpts, seen, wrong = tmp_path / "out" / "checkpoints" / NAME, [], []
 
     def slow_write(path, data):  # a slow disk; the queue waits here, so the files on disk hold still
