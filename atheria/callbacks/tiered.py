@@ -138,6 +138,10 @@ class TieredCheckpoint(ModelCheckpoint):
     @override
     def _save_checkpoint(self, trainer: "pl.Trainer", filepath: str) -> None:
         t0, began, name = time.monotonic(), [], os.path.basename(filepath)
+        if trainer.is_global_zero and self._last_global_step_saved != trainer.global_step:
+            # A new episode's save begins once the one before is whole, linked as last.ckpt and published: a kill
+            # while this one is written then loses at most the interval before it.
+            self.writes.drain()
         if trainer.is_global_zero:  # no checkpoint is durable before the metrics rows of the episodes it holds
             self.writes.submit(lambda: (began.append(time.monotonic()), sync_rows(trainer)))
         if not self._link_last(trainer, filepath):

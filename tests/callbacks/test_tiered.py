@@ -86,6 +86,26 @@ def test_a_save_after_a_failed_write_raises_its_error_instead_of_waiting_forever
     assert raised == [True] and list(tmp_path.iterdir()) == []
 
 
+def test_a_save_begins_only_once_the_save_before_it_is_linked_as_last_and_published(tmp_path, monkeypatch):
+    ckpts, seen = tmp_path / "out" / "checkpoints" / NAME, []
+
+    def slow_link(src, dst):  # a slow disk between the write of a save and its last.ckpt
+        time.sleep(0.3)
+        link(src, dst)
+
+    def serialise(checkpoint):  # on the training thread, at each save: what a kill now would resume from
+        last, latest = ckpts / "last.ckpt", ckpts / "latest.json"
+        seen.append((checkpoint["global_step"], load(last)["global_step"] if last.exists() else None,
+                     json.loads(latest.read_text())["step"] if latest.exists() else None))
+        return torch_bytes(checkpoint)
+
+    link, torch_bytes = tiered._link_or_copy, tiered.torch_bytes
+    monkeypatch.setattr(tiered, "_link_or_copy", slow_link)
+    monkeypatch.setattr(tiered, "torch_bytes", serialise)
+    checkpoints(tmp_path / "out")
+    assert seen == [(2, None, None), (4, 2, 2), (6, 4, 4)]
+
+
 def test_latest_json_never_names_a_file_not_yet_written_whole(tmp_path, monkeypatch):
     ckpts, seen, wrong = tmp_path / "out" / "checkpoints" / NAME, [], []
 
