@@ -54,8 +54,8 @@ def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[
     """Budget, signals and stop requests, early stopping, two-tier checkpoints (ranked by val/loss when the family
     evaluates on held-out data or Lightning validates it, else by train/loss_smooth), status, progress, the
     end-of-run export, and the history, resource monitor, plots and report, wired to one session kit (clock, mirror,
-    shelf, guard), in the order their end hooks must run: the plots before the report that shows them, all before
-    TieredCheckpoint's final mirror."""
+    shelf, guard), in the order their end hooks must run: the held-out evaluation in flight before the plots, the
+    plots before the report that shows them, all before TieredCheckpoint's final ranking and mirror."""
     from atheria.callbacks.evaluation import HeldOutEvaluation
     from atheria.callbacks.export import ExportCallback
     from atheria.callbacks.history import EpisodeHistory
@@ -74,8 +74,8 @@ def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[
     evaluation = HeldOutEvaluation(s.evaluate_every, s.save_every, history) if s.evaluate_every else None
     checkpoints = TieredCheckpoint(kit.shelf, s.save_every, s.sync_every, s.keep_best,
                                    monitor="val/loss" if evaluation or s.validate_every else "train/loss_smooth",
-                                   scores=evaluation.scores if evaluation else None, validate_every=s.validate_every,
-                                   deliver=history.deliver)
+                                   evaluation=evaluation, validate_every=s.validate_every,
+                                   history=history)
     session = SessionCallback(kit.guard)
     early = []
     if s.early_stop:
@@ -88,5 +88,5 @@ def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[
     observe = [history, *monitor, TrainingPlots(history, local.logs, local.name, s.plot_every, s.key_metric),
                TrainingReport(history, local, remote, s.config, s.launch)]
     evaluating = [evaluation] if evaluation else []
-    return Machinery([session, *early, export, *observe, *evaluating, checkpoints, EpisodeProgressBar()],
+    return Machinery([session, *early, export, *evaluating, *observe, checkpoints, EpisodeProgressBar()],
                      [AtomicCheckpointIO(checkpoints.writes)], session, checkpoints, kit.mirror)

@@ -1,11 +1,13 @@
-"""Held-out evaluation at checkpoint saves, in the episode's own hooks so that the checkpoint saved at that episode
-is ranked by its own figures. Lightning's validation loop runs only after every on_train_batch_end hook, so a
-ModelCheckpoint ranking by a validation metric would score each checkpoint by the previous evaluation; and a value
-logged with `self.log` from a hook is repeated in every later row of the epoch, so the figures go to the loggers
-directly, once, at their episode."""
+"""Held-out evaluation at checkpoint saves, off the training thread: a copy of the law as of a save's episode is
+scored on a background thread while training goes on, and the checkpoint saved there is ranked once its figures
+arrive. Lightning's validation loop runs on the training thread, after every on_train_batch_end hook, so a
+ModelCheckpoint ranking by a validation metric would both wait for it and score each checkpoint by the previous
+evaluation; and a value logged with `self.log` from a hook is repeated in every later row of the epoch, so the
+figures go to the loggers directly, once, at their episode."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Optional
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
@@ -14,31 +16,75 @@ from typing_extensions import override
 from atheria.callbacks.history import EpisodeHistory
 from atheria.loggers import log_rows
 
+Scores = dict[str, float]
+
 
 class HeldOutEvaluation(Callback):
-    """At the first checkpoint save (every `save_every` episodes) at or past each multiple of `every` episodes, asks
-    the module to `evaluate()` itself (a dict of metric name -> float), logs the result at that episode and notes it
-    in the run's history. The checkpoint callback (Lightning runs it after the others) ranks the checkpoint saved
-    there by `scores(step)`."""
+    """At the first checkpoint save (every `save_every` episodes) at or past each multiple of `every` episodes, takes
+    the module's `evaluator()` (a function scoring a copy of the law as it is now: metric name -> float) and runs it
+    on a background thread, one at a time. `finished(trainer)` hands the figures that have arrived, each logged at
+    its episode and noted in the run's history, to the checkpoint callback that ranks the checkpoint saved there
+    (`evaluating(step)`: an evaluation of that episode was started and not yet handed over). A stop and the end of
+    training wait for the evaluation in flight; an exception drops it."""
 
     def __init__(self, every: int, save_every: int, history: EpisodeHistory) -> None:
         self.every, self.save_every, self.history = every, save_every, history
-        self.last, self._scores = 0, {}
+        self.last = 0
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._running: Optional[tuple[int, Future[Scores]]] = None
+        self._arrived: list[tuple[int, Scores]] = []
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.last = trainer.global_step
 
-    def scores(self, step: int) -> Optional[dict[str, float]]:
-        """The module's figures measured at episode `step`, or None when it was not evaluated there."""
-        return self._scores if step == self.last and self._scores else None
+    def evaluating(self, step: int) -> bool:
+        """Whether episode `step` was evaluated (or is being), its figures not yet handed over by `finished`."""
+        return (self._running is not None and self._running[0] == step) or any(s == step for s, _ in self._arrived)
+
+    def finished(self, trainer: pl.Trainer, wait: bool = False) -> list[tuple[int, Scores]]:
+        """The (episode, figures) that arrived since the last call (with `wait`, the one in flight too)."""
+        self._collect(trainer, wait)
+        arrived, self._arrived = self._arrived, []
+        return arrived
+
+    def _collect(self, trainer: pl.Trainer, wait: bool) -> None:
+        if self._running is None or not (wait or self._running[1].done()):
+            return
+        (step, future), self._running = self._running, None
+        scores = future.result()  # an evaluation that failed ends the run here, on the training thread
+        self.history.record(step, scores)
+        log_rows(trainer, [(step, scores)])
+        self._arrived.append((step, scores))
+
+    def _start(self, step: int, evaluate: Callable[[], Scores]) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atheria-evaluation")
+        self._running = (step, self._pool.submit(evaluate))
 
     @override
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         step = trainer.global_step
-        if step % self.save_every or step // self.every <= self.last // self.every:
-            return
-        self.last, self._scores = step, pl_module.evaluate()
-        self.history.record(step, self._scores)
-        log_rows(trainer, [(step, self._scores)])
+        if step % self.save_every == 0 and step // self.every > self.last // self.every:
+            self._collect(trainer, wait=True)  # one at a time: the one before is done long since, as a rule
+            self.last = step
+            self._start(step, pl_module.evaluator())  # type: ignore[operator]
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._collect(trainer, wait=True)  # before the plots and the report that show it, and the final ranking
+
+    @override
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._running = None
+        self._close(wait=False)
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._close(wait=True)
+
+    def _close(self, wait: bool) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=True)
+            self._pool = None

@@ -40,6 +40,7 @@ class TrainingPlots(Callback):
                            batch_idx: int) -> None:
         self._hand_over()
         if self.every > 0 and trainer.global_step % self.every == 0 and not self.drawing():
+            self.history.deliver(trainer)  # the rows up to this episode, not up to the last bunch delivered
             self._drawing = threading.Thread(target=self.draw, args=(False, self.history.rows()), daemon=True,
                                              name="atheria-live-plot")
             self._drawing.start()

@@ -4,12 +4,13 @@ on remote dirpaths (resume cannot find them; pruning can delete the resumed-from
 which the framework-neutral Shelf keeps, with the mirror."""
 from __future__ import annotations
 
+import glob
 import os
 import re
 import threading
 import time
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 from weakref import proxy
 
 import lightning.pytorch as pl
@@ -19,6 +20,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from typing_extensions import override
 
+from atheria.callbacks.evaluation import HeldOutEvaluation
+from atheria.callbacks.history import EpisodeHistory
 from atheria.errors import one_line
 from atheria.loggers import sync_rows
 from atheria.session.shelf import BEST_FINAL, LAST, Shelf
@@ -83,14 +86,17 @@ def _link_or_copy(src: str, dst: str) -> None:
 class TieredCheckpoint(ModelCheckpoint):
     """Saves every `save_every` episodes and at any stop, keeps the best N by `monitor` plus last.ckpt, copies the
     best (else the last) to best-final.ckpt at the end of every session, writes latest.json, and mirrors
-    checkpoints and logs every `sync_every` episodes and at the end. `scores(step)`: the figures measured at that
-    very episode (a held-out evaluation), or None; when given, only checkpoints saved where it has figures compete
-    for the best N, by its `monitor`, and the saves between only renew last.ckpt. `validate_every`: the episodes
+    checkpoints and logs every `sync_every` episodes and at the end. `evaluation`: held-out figures measured off the
+    training thread (atheria.callbacks.evaluation); when given, only checkpoints saved at an evaluated episode
+    compete for the best N, by its `monitor`: each is written at its save (last.ckpt a link to it) and ranked when
+    its figures arrive (removed if they do not place it among the best N), and the saves between only renew
+    last.ckpt. `validate_every`: the episodes
     between Lightning's validations (0: none), whose `monitor` then ranks the checkpoints: a save at a validated
     episode waits for that validation (Lightning's own deferral, which it applies only at an epoch's end), so that
     it is ranked by its own figures, not the previous validation's; the saves between only renew last.ckpt.
-    Default: every save competes, by the logged `monitor`. `deliver(trainer)`: hands the metrics of the episodes run
-    so far to the loggers and the monitors, called before each save is ranked and written.
+    Default: every save competes, by the logged `monitor`. `history`: the run's metrics, handed to the loggers and
+    the monitors before each save is ranked and written, and read at the start of a session to rank the files on
+    disk the resumed state does not know of.
 
     The files are written in the background (`writes`, which the trainer's AtomicCheckpointIO must share): each
     save's metrics.csv fsync, write, last.ckpt link, removals, latest.json and mirror job run in that order on the
@@ -98,45 +104,73 @@ class TieredCheckpoint(ModelCheckpoint):
 
     def __init__(self, shelf: Shelf, save_every: int, sync_every: int, keep_best: int,
                  monitor: str = "train/loss_smooth", mode: str = "min",
-                 scores: Optional[Callable[[int], Optional[dict[str, float]]]] = None, validate_every: int = 0,
-                 deliver: Optional[Callable[["pl.Trainer"], None]] = None) -> None:
+                 evaluation: Optional[HeldOutEvaluation] = None, validate_every: int = 0,
+                 history: Optional[EpisodeHistory] = None) -> None:
         super().__init__(dirpath=shelf.local.checkpoints, filename="ep{step:06d}", auto_insert_metric_name=False,
                          every_n_train_steps=save_every, save_last=True, monitor=monitor, mode=mode,
                          save_top_k=keep_best, enable_version_counter=False)
         self.local, self.clock, self.mirror = shelf.local, shelf.clock, shelf.mirror
         self.sync_every = sync_every
-        self.scores, self.validate_every, self.deliver = scores, validate_every, deliver
+        self.evaluation, self.validate_every, self.history = evaluation, validate_every, history
         self.shelf = shelf
         self.writes = WriteQueue()
         self._steps: dict[str, int] = {}
         self._synced = -1  # the step of the last mirror job queued
         self._doomed: list[str] = []  # files dropped from the best N, still named by latest.json
+        self._unranked: dict[int, str] = {}  # step -> the file saved at an evaluated episode, awaiting its figures
+        self._ranking: Optional[str] = None  # that file, while ModelCheckpoint ranks it (written already)
 
     # local tier ----------------------------------------------------------------------------------------------
     @override
     def _save_topk_checkpoint(self, trainer: "pl.Trainer", monitor_candidates: dict[str, Any]) -> None:
         if self.validate_every and not trainer.validating:
             return  # between validations: the monitor is the last validation's, not this episode's
-        if self.scores is None or self.scores(trainer.global_step) is not None:
+        if self.evaluation is None:
             super()._save_topk_checkpoint(trainer, monitor_candidates)
+        elif self.evaluation.evaluating(trainer.global_step):  # written now, ranked when its figures arrive
+            filepath = self.format_checkpoint_name(monitor_candidates)
+            self._save_checkpoint(trainer, filepath)
+            self._unranked[trainer.global_step] = filepath
+
+    def _rank(self, trainer: "pl.Trainer", figures: list[tuple[int, dict[str, float]]]) -> bool:
+        """Rank each checkpoint saved at an evaluated episode by its figures, now that they arrived: among the best N
+        (which may drop another) or removed. Whether any was ranked."""
+        ranked = False
+        for step, scores in figures:
+            if self.monitor not in scores:
+                continue  # nothing to rank it by: left unranked
+            filepath = self._unranked.pop(step, None)
+            if filepath is None:
+                continue  # no file saved there (a save Lightning skipped)
+            candidates = {**{k: torch.tensor(v) for k, v in scores.items()}, "step": torch.tensor(step),
+                          "epoch": torch.tensor(trainer.current_epoch)}
+            self._ranking = self.format_checkpoint_name(candidates)  # the name ModelCheckpoint gives it
+            try:
+                super()._save_topk_checkpoint(trainer, candidates)
+            finally:
+                self._ranking = None
+            if self.format_checkpoint_name(candidates) not in self.best_k_models:
+                self._doomed.append(filepath)
+            ranked = True
+        return ranked
 
     @override
     def _monitor_candidates(self, trainer: "pl.Trainer") -> dict[str, Any]:
-        if self.deliver is not None:  # Lightning asks for the candidates before every save, and only then
-            self.deliver(trainer)
+        if self.history is not None:  # Lightning asks for the candidates before every save, and only then
+            self.history.deliver(trainer)
         candidates = super()._monitor_candidates(trainer)
         if self.validate_every and trainer.training and trainer.global_step % self.validate_every == 0:
             candidates.pop(self.monitor, None)  # stale until this episode's validation: Lightning defers the save
-        if self.scores is not None:
-            fresh = self.scores(trainer.global_step) or {}
-            candidates.update({k: torch.tensor(v) for k, v in fresh.items()})
-            # Lightning defers every save, last.ckpt's too, while the monitor is missing; between evaluations it is
-            # a placeholder that _save_topk_checkpoint never ranks.
+        if self.evaluation is not None:
+            # Lightning defers every save, last.ckpt's too, while the monitor is missing; it is a placeholder here,
+            # which _save_topk_checkpoint never ranks (_rank does, by the evaluation's figures).
             candidates.setdefault(self.monitor, torch.tensor(float("inf")))
         return candidates
 
     @override
     def _save_checkpoint(self, trainer: "pl.Trainer", filepath: str) -> None:
+        if filepath == self._ranking:
+            return  # written at its episode; ModelCheckpoint has just placed it among the best N
         t0, began, name = time.monotonic(), [], os.path.basename(filepath)
         if trainer.is_global_zero and self._last_global_step_saved != trainer.global_step:
             # A new episode's save begins once the one before is whole, linked as last.ckpt and published: a kill
@@ -180,17 +214,42 @@ class TieredCheckpoint(ModelCheckpoint):
             self._synced = self.shelf.last_sync_step
             known = read_manifest(self.local.checkpoints)  # the steps of files kept from earlier sessions (best-final)
             self._steps = {**({n: e.step for n, e in known.files.items()} if known else {}), **self._steps}
+            self._reconcile(trainer)
+
+    def _reconcile(self, trainer: "pl.Trainer") -> None:
+        """Make the cadence files on disk the best N: rank those the resumed state does not know of (ranked after it
+        was saved, or left by a kill before their removal; all of them when the experiment moved to another
+        folder) by their episode's `monitor` in the run's history, and remove the rest: saved at an evaluated
+        episode whose figures never arrived, or after the episode resumed from."""
+        known = {os.path.basename(p) for p in self.best_k_models}
+        resumed = os.path.abspath(trainer.ckpt_path) if trainer.ckpt_path else None
+        found = {self._step_of(os.path.basename(p)): os.path.abspath(p)
+                 for p in glob.glob(os.path.join(glob.escape(self.local.checkpoints), "ep*.ckpt"))}
+        strays = {s: p for s, p in sorted(found.items()) if os.path.basename(p) not in known and p != resumed}
+        if not strays:
+            return
+        self._unranked.update(strays)
+        measured = self.history.episodes if self.history is not None else {}
+        self._rank(trainer, [(s, measured.get(s, {})) for s in strays])
+        self._doomed += [p for s, p in strays.items() if s in self._unranked]
+        self._unranked.clear()
+        kept = {n: self._step_of(n) for n in self._names()}
+        self.writes.submit(partial(self._publish_local, trainer.global_step, kept))
+        self._remove_doomed(trainer)
 
     @override
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        step = trainer.global_step
+        step, ranked = trainer.global_step, False
         saved_before = self._last_global_step_saved
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         if trainer.should_stop and self._last_global_step_saved != step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
             self._last_global_step_saved = step
-        self._after_save(trainer, step, saved_before)
+        if self.evaluation is not None:  # the last episode waits: the report at the end shows the final ranking
+            last = trainer.should_stop or 0 <= trainer.max_steps <= step
+            ranked = self._rank(trainer, self.evaluation.finished(trainer, wait=last))
+        self._after_save(trainer, step, saved_before, ranked)
         if trainer.should_stop:
             self.writes.drain()  # the stop's files are whole before any end-of-training hook says it stopped
 
@@ -212,14 +271,18 @@ class TieredCheckpoint(ModelCheckpoint):
     def _remove_checkpoint(self, trainer: "pl.Trainer", filepath: str) -> None:
         self._doomed.append(filepath)  # removed once latest.json no longer names it (_after_save)
 
-    def _after_save(self, trainer: "pl.Trainer", step: int, saved_before: int) -> None:
-        """Publish a save made at `step` just now (not before) in latest.json, mirror it when a sync is due, then
-        remove the files it dropped from the best N."""
-        if self._last_global_step_saved == step and saved_before != step and trainer.is_global_zero:
-            due = self.sync_every > 0 and step - self._synced >= self.sync_every and not trainer.should_stop
+    def _after_save(self, trainer: "pl.Trainer", step: int, saved_before: int, ranked: bool = False) -> None:
+        """Publish a save made at `step` just now (not before), or a new ranking, in latest.json, mirror a save when
+        a sync is due, then remove the files they dropped from the best N."""
+        saved = self._last_global_step_saved == step and saved_before != step
+        if (saved or ranked) and trainer.is_global_zero:
+            due = saved and self.sync_every > 0 and step - self._synced >= self.sync_every and not trainer.should_stop
             self._synced = step if due else self._synced
             kept = {n: self._step_of(n) for n in self._names()}  # as of now: the names change on this thread
-            self.writes.submit(partial(self._publish_local, step, kept, due))
+            self.writes.submit(partial(self._publish_local, self._last_global_step_saved, kept, due))
+        self._remove_doomed(trainer)
+
+    def _remove_doomed(self, trainer: "pl.Trainer") -> None:
         doomed, self._doomed = self._doomed, []
         for path in doomed:
             trainer.strategy.remove_checkpoint(path)
@@ -227,6 +290,9 @@ class TieredCheckpoint(ModelCheckpoint):
     @override
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         super().on_train_end(trainer, pl_module)
+        if self.evaluation is not None:
+            ranked = self._rank(trainer, self.evaluation.finished(trainer, wait=True))
+            self._after_save(trainer, trainer.global_step, trainer.global_step, ranked)
         self.writes.drain()
         if not trainer.is_global_zero:  # under DDP, rank zero keeps the files and the mirror
             return

@@ -1,7 +1,8 @@
 """The QCA LightningModule: one training step is one episode of one M-law."""
 from __future__ import annotations
 
-from typing import Any, Optional
+import copy
+from typing import Any, Callable, Optional
 
 import lightning.pytorch as pl
 import torch
@@ -45,20 +46,22 @@ class QCAModule(pl.LightningModule):
             self.baselines = Baselines("val/loss", scores, len(self._held_out), GAIN)
             rank_zero_only(print)(self.baselines.line())
 
-    @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
-        """The law's objective, terms and metrics on the held-out episodes (as val/*), and its gain over the best
-        trivial law."""
-        training = self.law.training
-        self.law.eval()
-        try:
-            scores = mean_terms(self.law, self._held_out, self.scoring)
-        finally:
-            self.law.train(training)
-        out = {f"val/{k}": v for k, v in scores.items()}
-        if self.baselines is not None:
-            out[GAIN] = gain_over(self.baselines.best()[1], scores["loss"])
-        return out
+    def evaluator(self) -> Callable[[], dict[str, float]]:
+        """A function that scores the law as it is now (a copy, so it may run on another thread while training goes
+        on) on the held-out episodes: the objective, terms and metrics as val/*, and the gain over the best trivial
+        law."""
+        law, held_out, scoring = copy.deepcopy(self.law).eval(), self._held_out, self.scoring
+        best_trivial = self.baselines.best()[1] if self.baselines is not None else None
+
+        @torch.no_grad()
+        def evaluate() -> dict[str, float]:
+            scores = mean_terms(law, held_out, scoring)
+            out = {f"val/{k}": v for k, v in scores.items()}
+            if best_trivial is not None:
+                out[GAIN] = gain_over(best_trivial, scores["loss"])
+            return out
+
+        return evaluate
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         episode, sample = int(batch["episode"]), int(batch["sample"])

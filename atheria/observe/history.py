@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional, Sequence
 from atheria.storage.atomic import write_bytes_atomic
 
 METRICS_NAME = "metrics.csv"
-TRACKED = ("train/", "val/")
+TRACKED = ("train/", "val/", "qca/")  # qca/: the gain over the trivial laws, beside val/
 LOSS, SMOOTH = "train/loss", "train/loss_smooth"  # what every model family logs
 
 

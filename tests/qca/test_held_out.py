@@ -3,6 +3,8 @@ scored under the run's objective, qca/gain_over_trivial logged at each evaluatio
 loss of the very episode a checkpoint holds, and the baselines in the report, training_log.json and summary plot."""
 import csv
 import json
+import threading
+import time
 
 import pytest
 import torch
@@ -109,3 +111,67 @@ def test_a_resumed_run_evaluates_each_due_episode_once_and_ranks_across_sessions
     assert load(tmp_path / "checkpoints" / NAME / "best-final.ckpt")["global_step"] == best_step
     log = json.loads((tmp_path / "logs" / NAME / "training_log.json").read_text())
     assert log["baselines"]["model_best"] == min(loss for _, loss in evaluated)
+    assert log["baselines"]["model_best_gain"] is not None  # read back from metrics.csv for an earlier session
+    assert "| this run, best evaluation |" in (tmp_path / "logs" / NAME / f"{NAME}_REPORT.md").read_text()
+
+
+def test_the_evaluation_runs_beside_training_and_a_checkpoint_it_does_not_place_among_the_best_is_removed(
+        tmp_path, monkeypatch):
+    from atheria.modules import qca
+
+    evaluations, steps = [], []
+
+    def slow_mean_terms(law, states, scoring):  # a slow evaluation: training must not wait for it
+        began = time.monotonic()
+        time.sleep(0.5)
+        out = mean_terms(law, states, scoring)
+        evaluations.append((threading.current_thread().name, began, time.monotonic()))
+        return out
+
+    def training_step(self, batch, batch_idx):
+        steps.append(time.monotonic())
+        return train_step(self, batch, batch_idx)
+
+    train_step = qca.QCAModule.training_step
+    monkeypatch.setattr(qca, "mean_terms", slow_mean_terms)
+    monkeypatch.setattr(qca.QCAModule, "training_step", training_step)
+    assert train_in_process(tmp_path, "run.total_episodes=12", "run.save_every=2", "run.eval_every=4",
+                            "run.eval_episodes=2", "run.keep_best=1") == 0
+    assert len(evaluations) == 3 and all(name.startswith("atheria-evaluation") for name, _, _ in evaluations)
+    assert any(began < t < ended for _, began, ended in evaluations for t in steps)  # episodes ran meanwhile
+
+    rows = list(csv.DictReader(open(tmp_path / "logs" / NAME / "metrics.csv", newline="")))
+    evaluated = {float(r["episode"]): float(r["val/loss"]) for r in rows if r.get("val/loss")}
+    assert sorted(evaluated) == [4.0, 8.0, 12.0]
+    checkpoints = tmp_path / "checkpoints" / NAME
+    best = min(evaluated, key=evaluated.get)
+    assert [p.name for p in checkpoints.glob("ep*.ckpt")] == [f"ep{int(best):06d}.ckpt"]  # the other two removed
+    assert load(checkpoints / "best-final.ckpt")["global_step"] == best
+    assert load(checkpoints / "last.ckpt")["global_step"] == 12
+    manifest = json.loads((checkpoints / "latest.json").read_text())
+    assert sorted(manifest["files"]) == sorted(p.name for p in checkpoints.iterdir() if p.suffix == ".ckpt")
+
+
+def test_a_resume_removes_a_checkpoint_whose_figures_never_arrived_and_ranks_one_whose_figures_did(tmp_path):
+    settings = ("run.save_every=2", "run.eval_every=4", "run.eval_episodes=2", "run.keep_best=2")
+    assert train_in_process(tmp_path, "run.total_episodes=8", *settings) == 0
+    checkpoints, logs = tmp_path / "checkpoints" / NAME, tmp_path / "logs" / NAME
+    # As after a kill: episode 8's file written, its figures lost (metrics.csv without them; last.ckpt, saved before
+    # they arrived, does not know the file either); and a file saved at evaluated episode 6, whose figures
+    # metrics.csv holds.
+    rows = list(csv.DictReader(open(logs / "metrics.csv", newline="")))
+    loss_at_4 = next(float(r["val/loss"]) for r in rows if r.get("val/loss") and float(r["episode"]) == 4)
+    kept = [r for r in rows if not (r.get("val/loss") and float(r["episode"]) == 8)]
+    kept.append({**next(r for r in rows if r.get("val/loss")), "episode": "6", "val/loss": str(loss_at_4 - 1)})
+    with open(logs / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    (checkpoints / "ep000006.ckpt").write_bytes((checkpoints / "ep000004.ckpt").read_bytes())
+
+    assert train_in_process(tmp_path, "run.total_episodes=10", *settings) == 0
+    assert sorted(p.name for p in checkpoints.glob("ep*.ckpt")) == ["ep000004.ckpt", "ep000006.ckpt"]
+    manifest = json.loads((checkpoints / "latest.json").read_text())
+    assert "ep000008.ckpt" not in manifest["files"] and "ep000006.ckpt" in manifest["files"]
+    best = load(checkpoints / "best-final.ckpt")["global_step"]
+    assert best == 4  # ep000006.ckpt holds episode 4's state, ranked best by the figures metrics.csv gave episode 6
