@@ -10,7 +10,9 @@ that the check cannot rot while no GPU is at hand.
 3. the framework's overhead at the quick preset on this device (bench/overhead.py's alternating measurement);
 4. a `train.py` run with mixed precision that stops itself on its session budget, then the same command resuming
    it in a new session;
-5. the GPU figures the resource monitor logged during that run (NVML utilisation and memory; NaN on the CPU).
+5. the GPU figures the resource monitor logged during that run (NVML utilisation and memory; NaN on the CPU);
+6. what held-out evaluations cost the training loop at their save (inline) and on a background thread, which
+   training picks on a GPU (bench/evaluation.py).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from typing import Optional, Sequence
 import torch
 
 from atheria.models import ARCHITECTURES
-from bench import overhead
+from bench import evaluation, overhead
 from bench.common import REPO, machine, median, note, pin_threads, result
 from bench.throughput import cells_steps_per_s
 
@@ -136,6 +138,14 @@ def monitored(metrics: Path) -> None:
     result("gpu_check.nvml.gpu_mem_used_gb_max", mem, "GB")
 
 
+def evaluation_cost(plan: dict) -> None:
+    timed = {**(evaluation.FULL if plan is GPU else evaluation.QUICK), "repeats": 1}
+    note(f"6. held-out evaluations: {timed['episodes']} episodes, one every {timed['every']}, inline and in the "
+         "background, against none")
+    for mode, ratio in evaluation.ratios(timed).items():
+        result(f"gpu_check.evaluation.{mode}.time_ratio", ratio, "x")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu", action="store_true", help="run the check on the CPU, on small sizes")
@@ -151,6 +161,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         throughput(plan, dev)
         framework_overhead(plan, Path(tmp))
         monitored(budget_stop_and_resume(plan, Path(tmp)))
+        evaluation_cost(plan)
     note(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -22,7 +22,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from bench.common import REPO, machine  # noqa: E402
 
-BENCHMARKS = ("overhead", "mirror", "remote_lag", "budget", "memory", "throughput", "startup", "science")
+BENCHMARKS = ("overhead", "mirror", "remote_lag", "budget", "memory", "throughput", "startup", "science",
+              "evaluation")
 
 
 def run_one(name: str, *args: str) -> tuple[int, list[str]]:

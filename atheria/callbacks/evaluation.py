@@ -1,15 +1,17 @@
-"""Held-out evaluation at checkpoint saves, off the training thread: a copy of the law as of a save's episode is
-scored on a background thread while training goes on, and the checkpoint saved there is ranked once its figures
-arrive. Lightning's validation loop runs on the training thread, after every on_train_batch_end hook, so a
-ModelCheckpoint ranking by a validation metric would both wait for it and score each checkpoint by the previous
-evaluation; and a value logged with `self.log` from a hook is repeated in every later row of the epoch, so the
-figures go to the loggers directly, once, at their episode."""
+"""Held-out evaluation at checkpoint saves, off the training thread on an accelerator: a copy of the law as of a
+save's episode is scored on a background thread while training goes on, and the checkpoint saved there is ranked
+once its figures arrive. On the CPU it runs at its save, on the training thread: a second thread there only
+competes for the same cores (bench/evaluation.py measures both). Lightning's validation loop runs on the training
+thread, after every on_train_batch_end hook, so a ModelCheckpoint ranking by a validation metric would both wait for
+it and score each checkpoint by the previous evaluation; and a value logged with `self.log` from a hook is repeated
+in every later row of the epoch, so the figures go to the loggers directly, once, at their episode."""
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
 
@@ -22,13 +24,15 @@ Scores = dict[str, float]
 class HeldOutEvaluation(Callback):
     """At the first checkpoint save (every `save_every` episodes) at or past each multiple of `every` episodes, takes
     the module's `evaluator()` (a function scoring a copy of the law as it is now: metric name -> float) and runs it
-    on a background thread, one at a time. `finished(trainer)` hands the figures that have arrived, each logged at
-    its episode and noted in the run's history, to the checkpoint callback that ranks the checkpoint saved there
-    (`evaluating(step)`: an evaluation of that episode was started and not yet handed over). A stop and the end of
-    training wait for the evaluation in flight; an exception drops it."""
+    on a background thread, one at a time (`background`: None on an accelerator only, else always or never).
+    `finished(trainer)` hands the figures that have arrived, each logged at its episode and noted in the run's
+    history, to the checkpoint callback that ranks the checkpoint saved there (`evaluating(step)`: an evaluation of
+    that episode was started and not yet handed over). A stop and the end of training wait for the evaluation in
+    flight; an exception drops it."""
 
-    def __init__(self, every: int, save_every: int, history: EpisodeHistory) -> None:
+    def __init__(self, every: int, save_every: int, history: EpisodeHistory, background: Optional[bool] = None) -> None:
         self.every, self.save_every, self.history = every, save_every, history
+        self.background = background
         self.last = 0
         self._pool: Optional[ThreadPoolExecutor] = None
         self._running: Optional[tuple[int, Future[Scores]]] = None
@@ -57,7 +61,12 @@ class HeldOutEvaluation(Callback):
         log_rows(trainer, [(step, scores)])
         self._arrived.append((step, scores))
 
-    def _start(self, step: int, evaluate: Callable[[], Scores]) -> None:
+    def _start(self, step: int, evaluate: Callable[[], Scores], device: torch.device) -> None:
+        if not (self.background if self.background is not None else device.type != "cpu"):
+            done: Future[Scores] = Future()
+            done.set_result(evaluate())
+            self._running = (step, done)
+            return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atheria-evaluation")
         self._running = (step, self._pool.submit(evaluate))
@@ -69,7 +78,7 @@ class HeldOutEvaluation(Callback):
         if step % self.save_every == 0 and step // self.every > self.last // self.every:
             self._collect(trainer, wait=True)  # one at a time: the one before is done long since, as a rule
             self.last = step
-            self._start(step, pl_module.evaluator())  # type: ignore[operator]
+            self._start(step, pl_module.evaluator(), pl_module.device)  # type: ignore[operator]
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

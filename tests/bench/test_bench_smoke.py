@@ -23,6 +23,7 @@ EXPECTED = {
                    for mode in ("forward", "train")}
     | {f"throughput.{arch}.g32.train.b{batch}" for arch in ARCHS for batch in (1, 4, 16)}
     | {"throughput.unet.g32.train.compile_speedup", "throughput.unet.g32.forward.compile_speedup"},
+    "evaluation": {"evaluation.inline.time_ratio", "evaluation.background.time_ratio"},
     "startup": {"startup.train_help", "startup.status_help", "startup.import_lightning",
                 "startup.train_help.imports_torch", "startup.status_help.imports_torch"},
     "science": {f"science.qca.{arch}.gain_over_trivial" for arch in ARCHS}
@@ -97,7 +98,8 @@ GPU_CHECK = ({f"gpu_check.throughput.{arch}.{mode}" for arch in ARCHS
               for mode in ("fp32.b1", "fp32.b2", "amp.b2", "compiled.b2")}
              | {"gpu_check.throughput.best_over_planning", "gpu_check.overhead.time_ratio",
                 "gpu_check.train.first_session_episodes", "gpu_check.train.second_session_episodes",
-                "gpu_check.nvml.gpu_util_max", "gpu_check.nvml.gpu_mem_used_gb_max"})
+                "gpu_check.nvml.gpu_util_max", "gpu_check.nvml.gpu_mem_used_gb_max",
+                "gpu_check.evaluation.inline.time_ratio", "gpu_check.evaluation.background.time_ratio"})
 
 
 def test_the_gpu_check_without_a_gpu_says_so_in_one_line_and_how_to_run_it_on_the_cpu():

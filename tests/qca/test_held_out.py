@@ -5,6 +5,7 @@ import csv
 import json
 import threading
 import time
+from functools import partialmethod
 
 import pytest
 import torch
@@ -115,8 +116,10 @@ def test_a_resumed_run_evaluates_each_due_episode_once_and_ranks_across_sessions
     assert "| this run, best evaluation |" in (tmp_path / "logs" / NAME / f"{NAME}_REPORT.md").read_text()
 
 
+@pytest.mark.parametrize("background", [True, None])
 def test_the_evaluation_runs_beside_training_and_a_checkpoint_it_does_not_place_among_the_best_is_removed(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, background):
+    from atheria.callbacks.evaluation import HeldOutEvaluation
     from atheria.modules import qca
 
     evaluations, steps = [], []
@@ -135,10 +138,15 @@ def test_the_evaluation_runs_beside_training_and_a_checkpoint_it_does_not_place_
     train_step = qca.QCAModule.training_step
     monkeypatch.setattr(qca, "mean_terms", slow_mean_terms)
     monkeypatch.setattr(qca.QCAModule, "training_step", training_step)
+    monkeypatch.setattr(HeldOutEvaluation, "__init__", partialmethod(HeldOutEvaluation.__init__, background=background))
     assert train_in_process(tmp_path, "run.total_episodes=12", "run.save_every=2", "run.eval_every=4",
                             "run.eval_episodes=2", "run.keep_best=1") == 0
-    assert len(evaluations) == 3 and all(name.startswith("atheria-evaluation") for name, _, _ in evaluations)
-    assert any(began < t < ended for _, began, ended in evaluations for t in steps)  # episodes ran meanwhile
+    overlapped = any(began < t < ended for _, began, ended in evaluations for t in steps)
+    if background:  # episodes ran meanwhile
+        assert len(evaluations) == 3 and all(name.startswith("atheria-evaluation") for name, _, _ in evaluations)
+        assert overlapped
+    else:  # on the CPU, at its save on the training thread: a second thread would compete for the same cores
+        assert [name for name, _, _ in evaluations] == ["MainThread"] * 3 and not overlapped
 
     rows = list(csv.DictReader(open(tmp_path / "logs" / NAME / "metrics.csv", newline="")))
     evaluated = {float(r["episode"]): float(r["val/loss"]) for r in rows if r.get("val/loss")}
