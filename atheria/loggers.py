@@ -118,6 +118,31 @@ def log_picture(loggers: Sequence[Any], key: str, path: str, episode: int) -> No
             logger.experiment.add_image(key, pixels, global_step=episode - 1, dataformats="HWC")
 
 
+def log_rollout(loggers: Sequence[Any], sheet: str, animation: str, episode: int) -> None:
+    """A rollout's pictures to every logger that shows pictures, at `episode`'s step (episode - 1): W&B as an Image
+    (`media/rollout`, the PNG contact sheet) and a Video (`media/rollout_animation`, the GIF); TensorBoard as images
+    under the same keys, the GIF animated in its image panel (what its add_video writes, without the moviepy it
+    needs to encode one)."""
+    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key="media/rollout", images=[sheet], step=episode - 1)
+            logger.log_video(key="media/rollout_animation", videos=[animation], step=episode - 1, format=["gif"])
+        elif isinstance(logger, TensorBoardLogger):
+            import numpy as np
+            from PIL import Image
+            from tensorboard.compat.proto.summary_pb2 import Summary
+
+            with Image.open(sheet) as picture:
+                pixels = np.asarray(picture.convert("RGB"))
+            logger.experiment.add_image("media/rollout", pixels, global_step=episode - 1, dataformats="HWC")
+            with Image.open(animation) as gif, open(animation, "rb") as f:
+                image = Summary.Image(height=gif.height, width=gif.width, colorspace=3, encoded_image_string=f.read())
+            summary = Summary(value=[Summary.Value(tag="media/rollout_animation", image=image)])
+            logger.experiment.file_writer.add_summary(summary, global_step=episode - 1)
+
+
 def sync_rows(trainer: "pl.Trainer") -> None:
     """Write the rows logged so far to metrics.csv and make them durable (before a checkpoint is saved)."""
     for logger in _history_loggers(trainer):

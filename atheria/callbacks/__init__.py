@@ -28,6 +28,7 @@ class CallbackSettings:
     keep_best: int  # run.keep_best: best checkpoints kept beside last.ckpt
     monitor_every: int  # run.monitor_every: episodes between resource reports (0: off)
     plot_every: int  # run.plot_every: episodes between live plot refreshes (0: only at the end)
+    media_every: int  # run.media_every: episodes between rollout pictures (0: only at the end)
     early_stop: Optional[EarlyStop]
     evaluate_every: int  # episodes between the module's held-out evaluations (0: none), each at a save; when set,
     # val/loss ranks the checkpoints saved at those episodes
@@ -59,6 +60,7 @@ def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[
     from atheria.callbacks.evaluation import HeldOutEvaluation
     from atheria.callbacks.export import ExportCallback
     from atheria.callbacks.history import EpisodeHistory
+    from atheria.callbacks.media import RolloutMedia
     from atheria.callbacks.monitor import ResourceMonitor
     from atheria.callbacks.plots import TrainingPlots
     from atheria.callbacks.progress import EpisodeProgressBar
@@ -86,6 +88,7 @@ def build_callbacks(settings: CallbackSettings, local: Layout, remote: Optional[
     export = ExportCallback(local, lambda: session.status.state == SessionState.COMPLETED)
     monitor = [ResourceMonitor(kit.clock, s.monitor_every)] if s.monitor_every > 0 else []
     observe = [history, *monitor, TrainingPlots(history, local.logs, local.name, s.plot_every, s.key_metric),
+               RolloutMedia(s.media_every, local.media),
                TrainingReport(history, local, remote, s.config, s.launch)]
     evaluating = [evaluation] if evaluation else []
     return Machinery([session, *early, export, *evaluating, *observe, checkpoints, EpisodeProgressBar()],

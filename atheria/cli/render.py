@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     check_args(args)
     import torch
 
-    from atheria.cli.frames import frame, write_gif
+    from atheria.observe.frames import frame, write_gif
     from atheria.qca import energy, initial_state, step
 
     module, _ = load_trained(args.ckpt)

@@ -93,6 +93,7 @@ def validate(cfg: DictConfig) -> None:
     require(cfg, "run.session_start", past_epoch_seconds, "null (detect the session's start) or the start in epoch "
             f"seconds, e.g. $(date +%s): finite and not in the future (now {time.time():.0f})")
     require(cfg, "run.keep_best", positive_int, "a positive integer")
+    require(cfg, "run.media_every", non_negative_int, "an integer >= 0 (0 = only at each session's end)")
     require(cfg, "run.smoothing", fraction, "a fraction in (0, 1]")
     require(cfg, "seed", is_int, "an integer")
     require(cfg, "platform.runtime", lambda v: v is None or v in RUNTIME_SIGNS, "colab, kaggle or null")

@@ -43,6 +43,10 @@ class EpisodeDataModule(pl.LightningDataModule):
         return [initial_state(self.seed, i, self.batch_size, self.grid_size, self.d_state, held_out=True)
                 for i in range(self.held_out_episodes)]
 
+    def showcase(self) -> Tensor:
+        """The first held-out episode's initial state, one member: what the rollout pictures show at every session."""
+        return initial_state(self.seed, 0, 1, self.grid_size, self.d_state, held_out=True)
+
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer
         start, rank, world = (trainer.global_step, trainer.global_rank, trainer.world_size) if trainer else (0, 0, 1)

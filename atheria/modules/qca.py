@@ -11,7 +11,7 @@ from torch import Tensor
 
 from atheria.models import build_law
 from atheria.observe.baselines import Baselines
-from atheria.qca import LossWeights, Physics, episode_losses, rollout
+from atheria.qca import LossWeights, Physics, energy, episode_losses, rollout, step
 from atheria.qca.baselines import Scoring, gain_over, mean_terms, trivial_scores
 
 LOGGED = ("survival", "symmetry", "complexity", "survival_rate", "energy_ratio")
@@ -35,11 +35,14 @@ class QCAModule(pl.LightningModule):
         self.scoring = Scoring.of(self.physics, self.weights, objective, survival_target, alive_threshold)
         self.baselines: Optional[Baselines] = None  # the trivial laws' held-out scores, measured at fit start
         self._held_out: list[Tensor] = []
+        self._showcase: Optional[Tensor] = None  # the state rollout pictures start from (the data's showcase())
         self.step_metrics: dict[str, Tensor] = {}
 
     def on_fit_start(self) -> None:
         """Score the trivial laws on the data's held-out episodes (none: no baselines) and say so."""
         held_out = getattr(self.trainer.datamodule, "held_out", None)
+        showcase = getattr(self.trainer.datamodule, "showcase", None)
+        self._showcase = showcase().to(self.device) if showcase else None
         self._held_out = [psi0.to(self.device) for psi0 in held_out()] if held_out else []
         if self._held_out:
             scores = trivial_scores(self._held_out, self.scoring)
@@ -62,6 +65,27 @@ class QCAModule(pl.LightningModule):
             return out
 
         return evaluate
+
+    def film(self, frames: int) -> Optional[Callable[[], list[tuple[int, Tensor]]]]:
+        """A function that plays the law as it is now (a copy, so it may run on another thread while training goes
+        on) on the data's showcase state, without noise, and returns about `frames` states (step, psi) evenly
+        spaced from the first to the last, on the CPU. None without a showcase state."""
+        if self._showcase is None:
+            return None
+        law, physics, psi0 = copy.deepcopy(self.law).eval(), self.physics, self._showcase
+        every = max(1, physics.steps // max(1, frames - 1))
+
+        @torch.no_grad()
+        def play() -> list[tuple[int, Tensor]]:
+            psi, memory, e0 = psi0, None, energy(psi0)
+            states = [(0, psi.cpu())]
+            for t in range(1, physics.steps + 1):
+                psi, memory = step(law, psi, memory, e0, physics.gamma, physics.normalize)
+                if t % every == 0 or t == physics.steps:
+                    states.append((t, psi.cpu()))
+            return states
+
+        return play
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         episode, sample = int(batch["episode"]), int(batch["sample"])

@@ -1,4 +1,5 @@
-"""Where an experiment's files live under a root: checkpoints/{name}, logs/{name}, exports/, renders/{name}."""
+"""Where an experiment's files live under a root: checkpoints/{name}, logs/{name} (rollout pictures in
+logs/{name}/media), exports/, renders/{name}."""
 from __future__ import annotations
 
 import os
@@ -22,6 +23,10 @@ class Layout:
     @property
     def logs(self) -> str:
         return join(self.root, "logs", self.name)
+
+    @property
+    def media(self) -> str:
+        return join(self.root, "logs", self.name, "media")
 
     @property
     def exports(self) -> str:

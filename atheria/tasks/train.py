@@ -97,7 +97,7 @@ def callback_settings(cfg: DictConfig) -> CallbackSettings:
     run, early = cfg.run, cfg.run.early_stop
     return CallbackSettings(
         session=session_settings(cfg), save_every=run.save_every, sync_every=run.sync_every, keep_best=run.keep_best,
-        monitor_every=run.monitor_every, plot_every=run.plot_every,
+        monitor_every=run.monitor_every, plot_every=run.plot_every, media_every=run.media_every,
         early_stop=EarlyStop(early.monitor, early.patience, early.min_delta) if early else None,
         evaluate_every=family_of(cfg).evaluate_every(cfg), validate_every=family_of(cfg).validate_every(cfg),
         key_metric=family_of(cfg).key_metric,

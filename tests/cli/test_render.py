@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from atheria.cli.frames import CAPTION_PX, GAP_PX, PANEL_PX
 from atheria.cli.main import main
+from atheria.observe.frames import CAPTION_PX, GAP_PX, PANEL_PX
 
 
 @pytest.mark.parametrize("arch", ["unet", "snn_unet"])

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence, Union
 
 import numpy as np
 from matplotlib import colormaps
@@ -42,6 +42,17 @@ def frame(psi: Tensor, step: int) -> Image.Image:
     return image
 
 
-def write_gif(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 80) -> None:
-    """An endlessly looping GIF of the frames."""
-    frames[0].save(path, save_all=True, append_images=list(frames[1:]), duration=ms_per_frame, loop=0)
+def write_gif(frames: Sequence[Image.Image], target: Union[Path, BinaryIO], ms_per_frame: int = 80) -> None:
+    """An endlessly looping GIF of the frames, to a file path or a binary file object."""
+    frames[0].save(target, format="GIF", save_all=True, append_images=list(frames[1:]), duration=ms_per_frame,
+                   loop=0)
+
+
+def contact_sheet(frames: Sequence[Image.Image], columns: int = 3) -> Image.Image:
+    """The frames (all of one size) on one picture, `columns` to a row, in order."""
+    width, height = frames[0].size
+    rows = -(-len(frames) // columns)
+    sheet = Image.new("RGB", (columns * width + (columns - 1) * GAP_PX, rows * height + (rows - 1) * GAP_PX))
+    for i, picture in enumerate(frames):
+        sheet.paste(picture, ((i % columns) * (width + GAP_PX), (i // columns) * (height + GAP_PX)))
+    return sheet
