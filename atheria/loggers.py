@@ -188,5 +188,59 @@ def build_loggers(cfg: DictConfig, logs_dir: str) -> list[Any]:
             extra = {"id": id_file.read_text().strip(), "resume": "allow"}
             if sweep_id():
                 extra["group"] = sweep_id()  # the jobs of one sweep, grouped in W&B
+            extra["tags"] = run_tags(cfg)
         loggers.append(instantiate(item, **extra))
     return loggers
+
+
+def run_tags(cfg: DictConfig) -> list[str]:
+    """What a dashboard filters runs by: the architecture, the preset and the platform."""
+    return [str(cfg.model.arch), f"preset:{cfg.run.preset}", f"platform:{cfg.platform.name}"]
+
+
+@rank_zero_only
+def describe_run(loggers: Sequence[Any], config: Mapping[str, Any]) -> None:
+    """The composed config (secrets masked) as each dashboard's config (W&B) or hparams (TensorBoard); in W&B,
+    `episode` as the x-axis of every metric and the smoothed and held-out losses' minimum in the run's summary."""
+    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            run = logger.experiment
+            run.define_metric("episode")
+            run.define_metric("*", step_metric="episode", step_sync=True)
+            for key in ("train/loss_smooth", "val/loss"):
+                run.define_metric(key, step_metric="episode", summary="min,last")
+        if isinstance(logger, TensorBoardLogger):
+            # Lightning writes TensorBoard's hparams panel only beside a metric value it logs (a placeholder -1 at
+            # step 0 by default, a false point): this writes the panel alone, tied to the losses logged later.
+            from torch.utils.tensorboard.summary import hparams
+
+            for summary in hparams(_flat(config), {"train/loss_smooth": 0.0, "val/loss": 0.0}):
+                logger.experiment.file_writer.add_summary(summary)
+        if isinstance(logger, (WandbLogger, TensorBoardLogger)):
+            logger.log_hyperparams(dict(config))
+
+
+def _flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as {"a/b": value}, each value a number, a bool or a string (what TensorBoard's hparams take)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(_flat(value, f"{prefix}{key}/"))
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    return flat
+
+
+@rank_zero_only
+def log_summary(loggers: Sequence[Any], summary: Mapping[str, Any]) -> None:
+    """A session's outcome and key figures: W&B's run summary; TensorBoard's text panel (`summary`)."""
+    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.summary.update(dict(summary))
+        elif isinstance(logger, TensorBoardLogger):
+            table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in summary.items())])
+            logger.experiment.add_text("summary", table, global_step=max(0, int(summary.get("episode", 1)) - 1))

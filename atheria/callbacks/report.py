@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
 from atheria.callbacks.history import EpisodeHistory
+from atheria.loggers import log_summary
 from atheria.observe.baselines import Baselines
 from atheria.observe.report import experiment_files, report_markdown, report_name
 from atheria.observe.training_log import LOG_NAME, dumps, training_log
@@ -30,11 +31,12 @@ class TrainingReport(Callback):
 
     def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         try:
-            self.write(_best(trainer.checkpoint_callback), getattr(pl_module, "baselines", None))
+            log = self.write(_best(trainer.checkpoint_callback), getattr(pl_module, "baselines", None))
+            log_summary(trainer.loggers, key_figures(log))
         except Exception as exc:  # a report is worth less than the final save and mirror that follow it
             self.say(f"Warning: could not write the training report ({type(exc).__name__}: {exc}).")
 
-    def write(self, best: Optional[dict[str, Any]], baselines: Optional[Baselines] = None) -> None:
+    def write(self, best: Optional[dict[str, Any]], baselines: Optional[Baselines] = None) -> dict[str, Any]:
         """Build the log from the history, timeline, status, manifest and the module's trivial baselines (when it
         measured them); write the JSON and the report."""
         logs, name = self.local.logs, self.local.name
@@ -47,6 +49,19 @@ class TrainingReport(Callback):
         text = report_markdown(log, self.local, self.remote, experiment_files(self.local, also))
         write_bytes_atomic(os.path.join(logs, report_name(name)), text.encode())
         self.say(f"Report: {os.path.join(logs, report_name(name))}")
+        return log
+
+
+def key_figures(log: dict[str, Any]) -> dict[str, Any]:
+    """The report's figures a dashboard's run summary shows: how the session ended, the episodes, the best
+    checkpoint's score and, with held-out evaluations, the best held-out loss and its gain over the trivial laws."""
+    outcome, best, baselines = log.get("outcome") or {}, log["checkpoints"]["best"], log.get("baselines") or {}
+    figures = {"state": outcome.get("state"), "episode": log["episodes"]["done"],
+               "total_episodes": log["episodes"]["total"], "held_out_best": baselines.get("model_best"),
+               "gain_over_trivial_best": baselines.get("model_best_gain")}
+    if best:
+        figures |= {"best_checkpoint": best["file"], f"best_checkpoint/{best['monitor']}": best["score"]}
+    return {k: v for k, v in figures.items() if v is not None}
 
 
 def _best(checkpoint: Any) -> Optional[dict[str, Any]]:

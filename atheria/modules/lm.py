@@ -29,7 +29,7 @@ class LMModule(pl.LightningModule):
                  betas: tuple[float, float] = (0.9, 0.98), weight_decay: float = 0.01, plateau_factor: float = 0.5,
                  plateau_patience: int = 2, smoothing: float = 0.1, seed: int = 42, family: str = "lm") -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the loggers get the whole composed config (describe_run)
         self.model = build_gpt2_lora(pretrained, lora_r, lora_alpha, lora_dropout, target_modules, n_layer, n_embd,
                                      n_head, base_seed=seed)
         self.phi = PhiMeter(self.model.config.n_embd, seed=seed)

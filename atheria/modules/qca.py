@@ -26,7 +26,7 @@ class QCAModule(pl.LightningModule):
                  lr: float = 1e-4, weight_decay: float = 1e-5, smoothing: float = 0.1, seed: int = 42,
                  objective: str = "reference") -> None:
         super().__init__()  # objective: "reference" for checkpoints saved before it was a hyperparameter
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the loggers get the whole composed config (describe_run)
         self.law = build_law(arch, d_state, hidden_channels)
         self.physics = Physics(**physics)
         self.weights = LossWeights(**weights)

@@ -120,7 +120,7 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
 
     import lightning.pytorch as pl
 
-    from atheria.loggers import build_loggers
+    from atheria.loggers import build_loggers, describe_run
 
     silence_known_warnings()
     if launcher_rank() > 0:  # DDP's other ranks: rank zero speaks, writes and mirrors for the run
@@ -140,9 +140,11 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
         return Outcome(0, best_smoothed_loss(local.logs))
     if resume:
         print(resume.line)
-    machinery = build_callbacks(callback_settings(cfg), local, remote, total)
-    trainer = build_trainer(cfg, total, machinery.callbacks, logger=build_loggers(cfg, local.logs),
-                            plugins=machinery.plugins)
+    settings = callback_settings(cfg)
+    machinery = build_callbacks(settings, local, remote, total)
+    loggers = build_loggers(cfg, local.logs)
+    describe_run(loggers, settings.config)
+    trainer = build_trainer(cfg, total, machinery.callbacks, logger=loggers, plugins=machinery.plugins)
     try:
         if resume is None and getattr(module, "baseline_validation", False):
             trainer.validate(module, datamodule=data, verbose=False)  # "before" figures, logged at episode 0

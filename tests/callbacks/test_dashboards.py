@@ -1,0 +1,48 @@
+"""What a dashboard shows of a run, read back with W&B's (offline, in this process) and TensorBoard's own readers:
+the composed config, tags, `episode` as W&B's x-axis, the run summary (how the session ended, its key figures, the
+smoothed loss's minimum), TensorBoard's hparams panel and summary text."""
+import csv
+
+from tests.helpers import train_in_process
+
+NAME = "UNET_8ch_D4"
+
+
+def test_the_config_tags_and_summary_reach_wandb_and_tensorboard(tmp_path, monkeypatch):
+    import wandb
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    assert train_in_process(tmp_path, "logger=[tensorboard,wandb]", "run.total_episodes=6", "run.eval_every=4",
+                            "run.eval_episodes=2") == 0
+    logs = tmp_path / "logs" / NAME
+    with open(logs / "metrics.csv", newline="") as f:
+        smooth = [float(r["train/loss_smooth"]) for r in csv.DictReader(f) if r.get("train/loss_smooth")]
+
+    run = wandb.run
+    try:
+        assert run.id == (logs / "wandb_id.txt").read_text().strip()
+        assert list(run.tags) == ["unet", "preset:quick", "platform:local"]
+        assert run.config["run"]["preset"] == "quick" and run.config["model"]["arch"] == "unet"
+        assert run.config["qca"]["grid_size"] == 8 and "lr" not in run.config  # the config, not the module's hparams
+        summary = run.summary
+        assert summary["state"] == "completed" and summary["episode"] == 6 and summary["total_episodes"] == 6
+        assert summary["best_checkpoint"] == "ep000004.ckpt"  # the one evaluated save
+        assert summary["train/loss_smooth"]["min"] == min(smooth)
+        assert summary["gain_over_trivial_best"] == summary["qca/gain_over_trivial"]  # one evaluation: its figure
+    finally:
+        wandb.finish()
+
+    events = EventAccumulator(str(logs / "tensorboard"))
+    events.Reload()
+    start = [plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+             for content in events.PluginTagToContent("hparams").values()
+             if plugin_data_pb2.HParamsPluginData.FromString(content).HasField("session_start_info")]
+    assert len(start) == 1
+    assert start[0].hparams["run/preset"].string_value == "quick"
+    assert start[0].hparams["qca/grid_size"].number_value == 8
+    assert "hp_metric" not in events.Tags()["scalars"]  # no placeholder point
+    (text,) = events.Tensors("summary/text_summary")
+    assert text.step == 5 and "| state | completed |" in text.tensor_proto.string_val[0].decode()
