@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO, Sequence, Union
+from typing import TYPE_CHECKING, BinaryIO, Sequence, Union
 
 import numpy as np
 from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
-from torch import Tensor
 
-from atheria.qca.state import density
+if TYPE_CHECKING:
+    from torch import Tensor
 
 PANEL_PX = 256  # grids smaller than this are scaled up (nearest neighbour) so that cells stay visible
 CAPTION_PX, GAP_PX = 22, 4
@@ -25,6 +25,8 @@ def colour(values: np.ndarray, cmap: str, lo: float, hi: float, scale: int) -> n
 def frame(psi: Tensor, step: int) -> Image.Image:
     """The first state of a batch as [density | phase]: density (magma) up to its 99.5th percentile, the phase of
     the first state component (twilight, cyclic over [-pi, pi])."""
+    from atheria.qca.state import density  # torch, which the rest of atheria.observe does without
+
     rho = density(psi[:1])[0].float().cpu().numpy()
     phase = psi[0, ..., 0].angle().float().cpu().numpy()
     scale = max(1, -(-PANEL_PX // rho.shape[0]))
