@@ -7,10 +7,10 @@ import os
 import secrets
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 import lightning.pytorch as pl
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
@@ -20,6 +20,9 @@ from typing_extensions import override
 from atheria.errors import ConfigError
 from atheria.observe.history import write_csv_atomic
 from atheria.sweeps import sweep_id
+
+if TYPE_CHECKING:
+    from atheria.resume import Resume
 
 
 class _AppendingWriter(ExperimentWriter):
@@ -173,9 +176,12 @@ def check_wandb_login(loggers: Mapping[str, Any]) -> None:
         raise ConfigError(f"logger=wandb but W&B has no API key on this machine; {accepted}")
 
 
-def build_loggers(cfg: DictConfig, logs_dir: str) -> list[Any]:
+def build_loggers(cfg: DictConfig, logs_dir: str, resume: Optional[Resume] = None) -> list[Any]:
     """The loggers of `cfg.logger`, in its order (the CSV history first); W&B (`logger.wandb`) gets the experiment's
-    stored run id, so one experiment is one W&B run."""
+    stored run id, so one experiment is one W&B run, and TensorBoard one run directory. On a resume, the episodes
+    replayed since the checkpoint (run before a kill, after it was saved) do not leave a second point: TensorBoard
+    purges its earlier points from the resumed episode on (SummaryWriter's purge_step), and W&B is given only the
+    episodes past the newest it got (AtheriaWandbLogger)."""
     from hydra.utils import instantiate
 
     loggers = []
@@ -189,8 +195,31 @@ def build_loggers(cfg: DictConfig, logs_dir: str) -> list[Any]:
             if sweep_id():
                 extra["group"] = sweep_id()  # the jobs of one sweep, grouped in W&B
             extra["tags"] = run_tags(cfg)
+            if resume is not None:
+                extra["logged_until"] = resume.logged
+        elif key == "tensorboard" and resume is not None:
+            extra["purge_step"] = resume.episode  # the step of the first replayed episode (episode - 1)
         loggers.append(instantiate(item, **extra))
     return loggers
+
+
+class AtheriaWandbLogger(WandbLogger):
+    """Lightning's WandbLogger, given on a resume the newest episode W&B already holds (`logged_until`: metrics.csv's
+    newest before the session, raised to the run summary's `episode` in describe_run), whose points it drops while
+    the session replays them: W&B cannot take back a point, and Lightning's logger would add a second one. With
+    `log_checkpoints`, it uploads best-final.ckpt as a model artifact at the end of every session (log_best)."""
+
+    def __init__(self, *args: Any, logged_until: Optional[int] = None, log_checkpoints: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logged_until, self.log_checkpoints = logged_until, log_checkpoints
+
+    @override
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None:
+        if self.logged_until is not None and step is not None and step < self.logged_until:
+            return  # episode step + 1, replayed: W&B has its point from before the kill
+        super().log_metrics(metrics, step)
 
 
 def run_tags(cfg: DictConfig) -> list[str]:
@@ -207,6 +236,8 @@ def describe_run(loggers: Sequence[Any], config: Mapping[str, Any]) -> None:
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             run = logger.experiment
+            if isinstance(logger, AtheriaWandbLogger) and logger.logged_until is not None:
+                logger.logged_until = max(logger.logged_until, int(run.summary.get("episode") or 0))
             run.define_metric("episode")
             run.define_metric("*", step_metric="episode", step_sync=True)
             for key in ("train/loss_smooth", "val/loss"):

@@ -24,6 +24,7 @@ class Resume:
     path: str
     episode: int
     source: str
+    logged: int = 0  # the newest episode metrics.csv held before this session (the loggers got it, then a kill)
 
     @property
     def line(self) -> str:

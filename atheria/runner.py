@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Iterator, Optional
 
@@ -15,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from atheria.config import check_runtime
 from atheria.debug_log import keep_debug_log, open_debug_log
 from atheria.errors import ConfigError, one_line
-from atheria.observe.history import trim_history
+from atheria.observe.history import read_history, trim_history
 from atheria.resume import law_identity, resolve_resume, restore_logs
 from atheria.session.kit import launcher_rank
 from atheria.session.outcome import Outcome
@@ -148,6 +149,7 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
     if resume:
         restore_logs(local, remote)
         if launcher_rank() == 0:  # rank zero keeps the logs
+            resume = replace(resume, logged=max(read_history(local.logs), default=0))
             trim_history(local.logs, resume.episode)
     keep_debug_log()
     return task_of(cfg.task)(cfg, local, remote, resume, source)

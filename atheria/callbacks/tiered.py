@@ -220,12 +220,13 @@ class TieredCheckpoint(ModelCheckpoint):
         """Make the cadence files on disk the best N: rank those the resumed state does not know of (ranked after it
         was saved, or left by a kill before their removal; all of them when the experiment moved to another
         folder) by their episode's `monitor` in the run's history, and remove the rest: saved at an evaluated
-        episode whose figures never arrived, or after the episode resumed from."""
+        episode whose figures never arrived. Files past the episode resumed from (`ckpt_path` an older file) stay."""
         known = {os.path.basename(p) for p in self.best_k_models}
         resumed = os.path.abspath(trainer.ckpt_path) if trainer.ckpt_path else None
         found = {self._step_of(os.path.basename(p)): os.path.abspath(p)
                  for p in glob.glob(os.path.join(glob.escape(self.local.checkpoints), "ep*.ckpt"))}
-        strays = {s: p for s, p in sorted(found.items()) if os.path.basename(p) not in known and p != resumed}
+        strays = {s: p for s, p in sorted(found.items())  # files past the resumed episode stay as they are: a
+                  if os.path.basename(p) not in known and p != resumed and s <= trainer.global_step}  # user's choice
         if not strays:
             return
         self._unranked.update(strays)

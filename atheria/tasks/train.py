@@ -142,7 +142,7 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
         print(resume.line)
     settings = callback_settings(cfg)
     machinery = build_callbacks(settings, local, remote, total)
-    loggers = build_loggers(cfg, local.logs)
+    loggers = build_loggers(cfg, local.logs, resume)
     describe_run(loggers, settings.config)
     trainer = build_trainer(cfg, total, machinery.callbacks, logger=loggers, plugins=machinery.plugins)
     try:

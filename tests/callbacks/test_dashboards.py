@@ -46,3 +46,36 @@ def test_the_config_tags_and_summary_reach_wandb_and_tensorboard(tmp_path, monke
     assert "hp_metric" not in events.Tags()["scalars"]  # no placeholder point
     (text,) = events.Tensors("summary/text_summary")
     assert text.step == 5 and "| state | completed |" in text.tensor_proto.string_val[0].decode()
+
+
+def test_a_resumed_session_replaying_episodes_leaves_one_point_each(tmp_path, monkeypatch):
+    import wandb
+    from lightning.pytorch.loggers import WandbLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    settings = ("logger=[tensorboard,wandb]", "run.media_every=0")
+    assert train_in_process(tmp_path, *settings, "run.total_episodes=6") == 0
+    wandb.finish()
+    sent, log_metrics = [], WandbLogger.log_metrics
+
+    def spy(self, metrics, step=None):  # what reaches W&B's own logger, passed on unchanged
+        sent.append(step)
+        log_metrics(self, metrics, step)
+
+    monkeypatch.setattr(WandbLogger, "log_metrics", spy)
+    older = tmp_path / "checkpoints" / NAME / "ep000002.ckpt"  # as after a kill past episode 6 with its save lost
+    try:
+        assert train_in_process(tmp_path, *settings, "run.total_episodes=8", f"ckpt_path={older}") == 0
+    finally:
+        wandb.finish()
+    assert sent and min(s for s in sent if s is not None) == 6  # episodes 3-6 replayed, not sent again
+    assert {6, 7} <= set(sent)  # ... and episodes 7 and 8 were
+
+    events = EventAccumulator(str(tmp_path / "logs" / NAME / "tensorboard"))
+    events.Reload()  # TensorBoard drops the points the resumed session purged (from its step on)
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(8))
+    with open(tmp_path / "logs" / NAME / "metrics.csv", newline="") as f:
+        episodes = [int(float(r["episode"])) for r in csv.DictReader(f) if r.get("train/loss")]
+    assert episodes == list(range(1, 9))

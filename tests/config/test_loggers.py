@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from lightning.pytorch import Trainer
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 
-from atheria.loggers import HistoryCSVLogger, build_loggers, check_wandb_login, log_rows, sync_rows
+from atheria.loggers import AtheriaWandbLogger, HistoryCSVLogger, build_loggers, check_wandb_login, log_rows, sync_rows
 from tests.helpers import compose_cfg as composed
 
 
@@ -25,7 +25,7 @@ def test_wandb_and_tensorboard_combine_and_wandb_keeps_the_experiments_run_id(tm
     logs = tmp_path / "logs" / cfg.name
     logs.mkdir(parents=True)
     loggers = build_loggers(cfg, str(logs))
-    assert [type(lg) for lg in loggers] == [HistoryCSVLogger, WandbLogger, TensorBoardLogger]
+    assert [type(lg) for lg in loggers] == [HistoryCSVLogger, AtheriaWandbLogger, TensorBoardLogger]
     csv, wandb, tensorboard = loggers
     assert Path(csv.log_dir) == logs and Path(tensorboard.log_dir) == logs / "tensorboard"
     run_id = (logs / "wandb_id.txt").read_text()
