@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import secrets
 import threading
 from pathlib import Path
@@ -220,6 +221,20 @@ class AtheriaWandbLogger(WandbLogger):
         if self.logged_until is not None and step is not None and step < self.logged_until:
             return  # episode step + 1, replayed: W&B has its point from before the kill
         super().log_metrics(metrics, step)
+
+
+def upload_best(loggers: Sequence[Any], path: str, episode: int) -> None:
+    """best-final.ckpt (at `path`, of `episode`) to every W&B logger asked to log checkpoints, as a model artifact
+    `{name}-best` aliased best, latest and ep{episode}: W&B uploads it in its own process, and keeps it for `wandb
+    sync` when offline."""
+    import wandb
+
+    for logger in loggers:
+        if isinstance(logger, AtheriaWandbLogger) and logger.log_checkpoints:
+            name = re.sub(r"[^\w.-]", "-", f"{logger.name}-best")
+            artifact = wandb.Artifact(name, type="model", metadata={"episode": episode})
+            artifact.add_file(path, name=os.path.basename(path))
+            logger.experiment.log_artifact(artifact, aliases=["best", "latest", f"ep{episode}"])
 
 
 def run_tags(cfg: DictConfig) -> list[str]:

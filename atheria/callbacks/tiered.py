@@ -23,7 +23,7 @@ from typing_extensions import override
 from atheria.callbacks.evaluation import HeldOutEvaluation
 from atheria.callbacks.history import EpisodeHistory
 from atheria.errors import one_line
-from atheria.loggers import sync_rows
+from atheria.loggers import sync_rows, upload_best
 from atheria.session.shelf import BEST_FINAL, LAST, Shelf
 from atheria.storage.atomic import link_atomic, put_file_atomic, torch_bytes, write_bytes_atomic
 from atheria.storage.manifest import Manifest, read_manifest
@@ -306,7 +306,14 @@ class TieredCheckpoint(ModelCheckpoint):
             put_file_atomic(best, target)
             self._steps[BEST_FINAL] = self._step_of(os.path.basename(best))
             self._publish_local(trainer.global_step)
+            self.writes.submit(partial(self._upload_best, trainer, target))  # beside the final mirror
         self.finish(trainer.global_step)
+
+    def _upload_best(self, trainer: "pl.Trainer", path: str) -> None:
+        try:  # a dashboard's copy is worth less than the run: its failure is a warning
+            upload_best(trainer.loggers, path, self._steps[BEST_FINAL])
+        except Exception as exc:
+            self.shelf.say(f"Warning: could not upload {BEST_FINAL} to W&B ({one_line(exc)}).")
 
     @override
     def on_exception(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException) -> None:

@@ -3,6 +3,8 @@ the composed config, tags, `episode` as W&B's x-axis, the run summary (how the s
 smoothed loss's minimum), TensorBoard's hparams panel and summary text."""
 import csv
 
+import pytest
+
 from tests.helpers import train_in_process
 
 NAME = "UNET_8ch_D4"
@@ -79,3 +81,21 @@ def test_a_resumed_session_replaying_episodes_leaves_one_point_each(tmp_path, mo
     with open(tmp_path / "logs" / NAME / "metrics.csv", newline="") as f:
         episodes = [int(float(r["episode"])) for r in csv.DictReader(f) if r.get("train/loss")]
     assert episodes == list(range(1, 9))
+
+
+@pytest.mark.parametrize("upload", [True, False])
+def test_best_final_goes_to_wandb_as_an_artifact_only_when_asked(tmp_path, monkeypatch, capsys, upload):
+    import wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))  # where W&B stages an artifact's files
+    try:
+        assert train_in_process(tmp_path, "logger=wandb", "run.total_episodes=4",
+                                f"logger.wandb.log_checkpoints={str(upload).lower()}") == 0
+    finally:
+        wandb.finish()
+    best = (tmp_path / "checkpoints" / NAME / "best-final.ckpt").read_bytes()
+    staged = [p for p in (tmp_path / "wandb-data").rglob("*") if p.is_file() and p.read_bytes() == best]
+    assert len(staged) == (1 if upload else 0)
+    assert "could not upload" not in capsys.readouterr().out
