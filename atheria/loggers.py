@@ -3,12 +3,13 @@ kept whole across kills (a training step's row written before its checkpoint).""
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import secrets
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
@@ -106,45 +107,46 @@ def log_rows(trainer: "pl.Trainer", rows: Sequence[tuple[int, Mapping[str, float
 
 
 def log_picture(loggers: Sequence[Any], key: str, path: str, episode: int) -> None:
-    """The PNG at `path` to every logger that shows pictures, as `key` at `episode`'s step (episode - 1, where its
-    metrics are): W&B as an Image, TensorBoard as an image summary; the CSV history keeps none."""
+    """The picture at `path` to every logger that shows pictures, as `key` at `episode`'s step (episode - 1, where
+    its metrics are): a PNG as a W&B Image and a TensorBoard image; a GIF as a W&B Video and, in TensorBoard's image
+    panel, animated (what its add_video writes, without the moviepy it needs to encode one). The CSV keeps none."""
     from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
+    animated = path.endswith(".gif")
     for logger in loggers:
         if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[path], step=episode - 1)
+            if animated:
+                logger.log_video(key=key, videos=[path], step=episode - 1, format=["gif"])
+            else:
+                logger.log_image(key=key, images=[path], step=episode - 1)
         elif isinstance(logger, TensorBoardLogger):
-            import numpy as np
-            from PIL import Image
-
-            with Image.open(path) as picture:
-                pixels = np.asarray(picture.convert("RGB"))
-            logger.experiment.add_image(key, pixels, global_step=episode - 1, dataformats="HWC")
-
-
-def log_rollout(loggers: Sequence[Any], sheet: str, animation: str, episode: int) -> None:
-    """A rollout's pictures to every logger that shows pictures, at `episode`'s step (episode - 1): W&B as an Image
-    (`media/rollout`, the PNG contact sheet) and a Video (`media/rollout_animation`, the GIF); TensorBoard as images
-    under the same keys, the GIF animated in its image panel (what its add_video writes, without the moviepy it
-    needs to encode one)."""
-    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
-
-    for logger in loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_image(key="media/rollout", images=[sheet], step=episode - 1)
-            logger.log_video(key="media/rollout_animation", videos=[animation], step=episode - 1, format=["gif"])
-        elif isinstance(logger, TensorBoardLogger):
-            import numpy as np
             from PIL import Image
             from tensorboard.compat.proto.summary_pb2 import Summary
 
-            with Image.open(sheet) as picture:
-                pixels = np.asarray(picture.convert("RGB"))
-            logger.experiment.add_image("media/rollout", pixels, global_step=episode - 1, dataformats="HWC")
-            with Image.open(animation) as gif, open(animation, "rb") as f:
-                image = Summary.Image(height=gif.height, width=gif.width, colorspace=3, encoded_image_string=f.read())
-            summary = Summary(value=[Summary.Value(tag="media/rollout_animation", image=image)])
-            logger.experiment.file_writer.add_summary(summary, global_step=episode - 1)
+            with Image.open(path) as picture, open(path, "rb") as f:
+                encoded = f.read() if animated else _png(picture.convert("RGB"))
+                image = Summary.Image(height=picture.height, width=picture.width, colorspace=3,
+                                      encoded_image_string=encoded)
+            logger.experiment.file_writer.add_summary(Summary(value=[Summary.Value(tag=key, image=image)]),
+                                                      global_step=episode - 1)
+
+
+def _png(picture: Any) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def hand_over(loggers: Sequence[Any], drawn: list[tuple[str, str, int]], say: Callable[[str], None]) -> None:
+    """Send each (key, path, episode) picture drawn in the background, and empty `drawn`: on the training thread,
+    where the loggers are used. A failure is a warning: a picture in a dashboard is worth less than the run."""
+    pictures = drawn[:]
+    del drawn[:len(pictures)]
+    for key, path, episode in pictures:
+        try:
+            log_picture(loggers, key, path, episode)
+        except Exception as exc:
+            say(f"Warning: could not send {key} of episode {episode} to the loggers ({type(exc).__name__}: {exc}).")
 
 
 def sync_rows(trainer: "pl.Trainer") -> None:

@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
-from atheria.loggers import log_rollout
+from atheria.loggers import hand_over
 from atheria.observe.frames import contact_sheet, frame, write_gif
 from atheria.storage.atomic import write_bytes_atomic
 
@@ -25,13 +25,13 @@ class RolloutMedia(Callback):
     background thread, so training never waits for the rollout or the pictures: `media/rollout_ep{N:06d}.png` and
     `.gif` in `media_dir`, mirrored with the logs. A picture due while the previous one is still drawing is skipped.
     Each goes to the loggers from the training thread at the next episode's hook (at the end: at once), as
-    atheria.loggers.log_rollout says."""
+    `media/rollout` and `media/rollout_animation` (atheria.loggers.log_picture)."""
 
     def __init__(self, every: int, media_dir: str, say: Callable[[str], None] = print) -> None:
         self.every, self.media_dir, self.say = every, media_dir, say
         self._drawing: Optional[threading.Thread] = None
         self._loggers: list[Any] = []
-        self._drawn: list[tuple[str, str, int]] = []  # (sheet, animation, episode) not yet handed to the loggers
+        self._drawn: list[tuple[str, str, int]] = []  # (key, path, episode) written, not yet handed to the loggers
         self._last = -1  # the episode of the newest picture started
 
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
@@ -76,16 +76,11 @@ class RolloutMedia(Callback):
             write_gif(frames, animation, ms_per_frame=400)
             write_bytes_atomic(base + ".png", sheet.getvalue())
             write_bytes_atomic(base + ".gif", animation.getvalue())
-            self._drawn.append((base + ".png", base + ".gif", episode))
+            self._drawn.extend([("media/rollout", base + ".png", episode),
+                                ("media/rollout_animation", base + ".gif", episode)])
         except Exception as exc:
             self.say(f"Warning: could not draw the rollout of episode {episode} ({type(exc).__name__}: {exc}); "
                      "training goes on.")
 
     def _hand_over(self) -> None:
-        drawn, self._drawn = self._drawn, []
-        for sheet, animation, episode in drawn:
-            try:
-                log_rollout(self._loggers, sheet, animation, episode)
-            except Exception as exc:  # a picture in a dashboard is worth less than the run
-                self.say(f"Warning: could not send the rollout of episode {episode} to the loggers "
-                         f"({type(exc).__name__}: {exc}).")
+        hand_over(self._loggers, self._drawn, self.say)

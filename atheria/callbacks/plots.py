@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
 from atheria.callbacks.history import EpisodeHistory
-from atheria.loggers import log_picture
+from atheria.loggers import hand_over
 from atheria.observe.baselines import Baselines
 from atheria.observe.figures import LIVE_NAME, SUMMARY_NAME, Row, live_figure, save_png, summary_figure
 from atheria.session.events import read_events
@@ -53,12 +53,7 @@ class TrainingPlots(Callback):
         self._hand_over()
 
     def _hand_over(self) -> None:
-        drawn, self._drawn = self._drawn, []
-        for key, path, episode in drawn:
-            try:
-                log_picture(self._loggers, key, path, episode)
-            except Exception as exc:  # a picture in a dashboard is worth less than the run
-                self.say(f"Warning: could not send {key} to the loggers ({type(exc).__name__}: {exc}).")
+        hand_over(self._loggers, self._drawn, self.say)
 
     def drawing(self) -> bool:
         """Whether a live plot is being drawn in the background now."""
