@@ -48,8 +48,8 @@ def newest_episode(root: Path) -> int:
 
 
 def env() -> dict[str, str]:
-    """The environment of a train.py subprocess: ours, its output unbuffered."""
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """The environment of a train.py subprocess: ours, its output unbuffered, W&B offline."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
 
 
 def test_a_kill_right_after_a_save_keeps_a_whole_checkpoint_and_the_rows_of_its_episodes(tmp_path):
@@ -69,10 +69,13 @@ def test_a_kill_right_after_a_save_keeps_a_whole_checkpoint_and_the_rows_of_its_
     assert rows_per_episode(root) == Counter(range(1, episodes + 1))
 
 
-def test_kills_at_random_moments_leave_one_row_per_episode(tmp_path):
+def test_kills_at_random_moments_leave_one_row_per_episode_and_one_point_per_episode_in_the_dashboards(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     rng = random.Random(15)
     root, episodes = tmp_path / "out", 300
-    overrides = ("model=mlp", "run.save_every=4", f"run.total_episodes={episodes}", "run.plot_every=0")
+    overrides = ("model=mlp", "run.save_every=4", f"run.total_episodes={episodes}", "run.plot_every=0",
+                 "run.media_every=0", "logger=[tensorboard,wandb]")
     for _ in range(3):
         target = newest_episode(root) + rng.randint(3, 40)  # an episode from a few to ten saves past the resume
         proc = subprocess.Popen(train_cmd(root, *overrides), cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
@@ -85,3 +88,9 @@ def test_kills_at_random_moments_leave_one_row_per_episode(tmp_path):
     final = run_train(root, *overrides)
     assert final.returncode == 0 and f"Completed {episodes}/{episodes}" in final.stdout, final.stdout[-3000:]
     assert rows_per_episode(root) == Counter(range(1, episodes + 1))
+    logs = root / "logs" / NAME
+    events = EventAccumulator(str(logs / "tensorboard"))
+    events.Reload()  # the points a killed session wrote past its checkpoint, purged by the session replaying them
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(episodes))
+    run_id = (logs / "wandb_id.txt").read_text().strip()  # one W&B run: every session's offline files under its id
+    assert [p.name.rsplit("-", 1)[1] for p in (logs / "wandb").glob("offline-run-*")] == [run_id] * 4
