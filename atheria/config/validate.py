@@ -94,6 +94,8 @@ def validate(cfg: DictConfig) -> None:
             f"seconds, e.g. $(date +%s): finite and not in the future (now {time.time():.0f})")
     require(cfg, "run.keep_best", positive_int, "a positive integer")
     require(cfg, "run.media_every", non_negative_int, "an integer >= 0 (0 = only at each session's end)")
+    if "wandb" in cfg.logger:
+        require(cfg, "logger.wandb.log_checkpoints", lambda v: isinstance(v, bool), "true or false")
     require(cfg, "run.smoothing", fraction, "a fraction in (0, 1]")
     require(cfg, "seed", is_int, "an integer")
     require(cfg, "platform.runtime", lambda v: v is None or v in RUNTIME_SIGNS, "colab, kaggle or null")

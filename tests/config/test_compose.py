@@ -119,3 +119,16 @@ def test_the_optuna_search_composes_with_its_space():
     cfg = composed("hparams_search=qca_optuna", hydra=True)
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.sweeper.direction == "minimize"
     assert set(cfg.hydra.sweeper.params) == {"optim.lr", "model.hidden_channels", "model.d_state"}
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (("run.media_every=-1",),
+     "run.media_every=-1 is invalid; accepted: an integer >= 0 (0 = only at each session's end)"),
+    (("logger=wandb", "logger.wandb.log_checkpoints=yes"),
+     "logger.wandb.log_checkpoints='yes' is invalid; accepted: true or false"),
+])
+def test_the_dashboard_keys_are_checked(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        validate(composed(*overrides))
+    assert str(err.value) == message
+    validate(composed("run.media_every=0", "logger=wandb", "logger.wandb.log_checkpoints=true"))
