@@ -50,6 +50,7 @@ def test_the_config_tags_and_summary_reach_wandb_and_tensorboard(tmp_path, monke
     assert text.step == 5 and "| state | completed |" in text.tensor_proto.string_val[0].decode()
 
 
+@pytest.mark.slow
 def test_a_resumed_session_replaying_episodes_leaves_one_point_each(tmp_path, monkeypatch):
     import wandb
     from lightning.pytorch.loggers import WandbLogger
@@ -83,6 +84,7 @@ def test_a_resumed_session_replaying_episodes_leaves_one_point_each(tmp_path, mo
     assert episodes == list(range(1, 9))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("upload", [True, False])
 def test_best_final_goes_to_wandb_as_an_artifact_only_when_asked(tmp_path, monkeypatch, capsys, upload):
     import wandb

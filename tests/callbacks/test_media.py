@@ -2,6 +2,7 @@
 logs/{name}/media/ and handed to TensorBoard and W&B (offline, read back with their own readers) at that episode."""
 import csv
 
+import pytest
 from PIL import Image
 
 from tests.helpers import train_in_process
@@ -40,6 +41,7 @@ def test_rollouts_reach_the_media_folder_tensorboard_and_wandb_at_their_episodes
     assert len(list(run.glob("files/media/videos/media/rollout_animation_*.gif"))) == len(episodes)
 
 
+@pytest.mark.slow
 def test_drawing_rollouts_leaves_training_as_it_was(tmp_path):
     assert train_in_process(tmp_path / "with", "run.media_every=1") == 0
     assert train_in_process(tmp_path / "without", "run.media_every=0") == 0
