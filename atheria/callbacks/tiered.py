@@ -214,7 +214,7 @@ class TieredCheckpoint(ModelCheckpoint):
             self._synced = self.shelf.last_sync_step
             known = read_manifest(self.local.checkpoints)  # the steps of files kept from earlier sessions (best-final)
             self._steps = {**({n: e.step for n, e in known.files.items()} if known else {}), **self._steps}
-            self._reconcile(trainer)
+        self._reconcile(trainer)  # on every rank: a rank whose best N differed could wait alone in a save's barrier
 
     def _reconcile(self, trainer: "pl.Trainer") -> None:
         """Make the cadence files on disk the best N: rank those the resumed state does not know of (ranked after it
@@ -234,9 +234,10 @@ class TieredCheckpoint(ModelCheckpoint):
         self._rank(trainer, [(s, measured.get(s, {})) for s in strays])
         self._doomed += [p for s, p in strays.items() if s in self._unranked]
         self._unranked.clear()
-        kept = {n: self._step_of(n) for n in self._names()}
-        self.writes.submit(partial(self._publish_local, trainer.global_step, kept))
-        self._remove_doomed(trainer)
+        if trainer.is_global_zero:
+            kept = {n: self._step_of(n) for n in self._names()}
+            self.writes.submit(partial(self._publish_local, trainer.global_step, kept))
+        self._remove_doomed(trainer)  # the strategy removes files on rank zero only
 
     @override
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any,
