@@ -198,6 +198,7 @@ def build_loggers(cfg: DictConfig, logs_dir: str, resume: Optional[Resume] = Non
             if sweep_id():
                 extra["group"] = sweep_id()  # the jobs of one sweep, grouped in W&B
             extra["tags"] = run_tags(cfg)
+            extra["marker"] = str(Path(logs_dir) / "wandb_episode.txt")
             if resume is not None:
                 extra["logged_until"] = resume.logged
         elif key == "tensorboard" and resume is not None:
@@ -207,22 +208,39 @@ def build_loggers(cfg: DictConfig, logs_dir: str, resume: Optional[Resume] = Non
 
 
 class AtheriaWandbLogger(WandbLogger):
-    """Lightning's WandbLogger, given on a resume the newest episode W&B already holds (`logged_until`: metrics.csv's
-    newest before the session, raised to the run summary's `episode` in describe_run), whose points it drops while
-    the session replays them: W&B cannot take back a point, and Lightning's logger would add a second one. With
-    `log_checkpoints`, it uploads best-final.ckpt as a model artifact at the end of every session (log_best)."""
+    """Lightning's WandbLogger, given on a resume the newest episode W&B may already hold (`logged_until`), whose
+    points it drops while the session replays them: W&B cannot take back a point, and Lightning's logger would add a
+    second one. That episode is the newest of metrics.csv's before the session, the `marker` file's (written before
+    each newer episode is handed to W&B, so that a kill can cost a point W&B never got, never a second one) and the
+    summary's `episode` W&B restores on an online resume (describe_run). With `log_checkpoints`, it uploads
+    best-final.ckpt as a model artifact at the end of every session (upload_best)."""
 
-    def __init__(self, *args: Any, logged_until: Optional[int] = None, log_checkpoints: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(self, *args: Any, logged_until: Optional[int] = None, marker: Optional[str] = None,
+                 log_checkpoints: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.logged_until, self.log_checkpoints = logged_until, log_checkpoints
+        self.log_checkpoints, self.marker = log_checkpoints, marker
+        self._marked = read_marker(marker) if logged_until is not None else 0  # a fresh start: from episode 1
+        self.logged_until = None if logged_until is None else max(logged_until, self._marked)
 
     @override
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None:
         if self.logged_until is not None and step is not None and step < self.logged_until:
             return  # episode step + 1, replayed: W&B has its point from before the kill
+        if self.marker is not None and step is not None and step + 1 > self._marked:
+            self._marked = step + 1
+            with open(self.marker, "w") as f:  # a kill mid-write leaves a file read_marker takes as 0
+                f.write(str(self._marked))
         super().log_metrics(metrics, step)
+
+
+def read_marker(path: Optional[str]) -> int:
+    """The episode a W&B marker file names; 0 without one, or for a file a kill cut short."""
+    try:
+        with open(path or "") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 0
 
 
 def upload_best(loggers: Sequence[Any], path: str, episode: int) -> None:

@@ -61,6 +61,15 @@ def test_a_resumed_session_replaying_episodes_leaves_one_point_each(tmp_path, mo
     settings = ("logger=[tensorboard,wandb]", "run.media_every=0")
     assert train_in_process(tmp_path, *settings, "run.total_episodes=6") == 0
     wandb.finish()
+    logs = tmp_path / "logs" / NAME
+    assert (logs / "wandb_episode.txt").read_text() == "6"
+    with open(logs / "metrics.csv", newline="") as f:  # as after a kill before metrics.csv got episodes 5 and 6
+        reader = csv.DictReader(f)
+        rows = [r for r in reader if not r.get("episode") or float(r["episode"]) <= 4]
+    with open(logs / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=reader.fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
     sent, log_metrics = [], WandbLogger.log_metrics
 
     def spy(self, metrics, step=None):  # what reaches W&B's own logger, passed on unchanged
@@ -75,11 +84,12 @@ def test_a_resumed_session_replaying_episodes_leaves_one_point_each(tmp_path, mo
         wandb.finish()
     assert sent and min(s for s in sent if s is not None) == 6  # episodes 3-6 replayed, not sent again
     assert {6, 7} <= set(sent)  # ... and episodes 7 and 8 were
+    assert (logs / "wandb_episode.txt").read_text() == "8"
 
-    events = EventAccumulator(str(tmp_path / "logs" / NAME / "tensorboard"))
+    events = EventAccumulator(str(logs / "tensorboard"))
     events.Reload()  # TensorBoard drops the points the resumed session purged (from its step on)
     assert [e.step for e in events.Scalars("train/loss")] == list(range(8))
-    with open(tmp_path / "logs" / NAME / "metrics.csv", newline="") as f:
+    with open(logs / "metrics.csv", newline="") as f:
         episodes = [int(float(r["episode"])) for r in csv.DictReader(f) if r.get("train/loss")]
     assert episodes == list(range(1, 9))
 
