@@ -243,6 +243,15 @@ def read_marker(path: Optional[str]) -> int:
         return 0
 
 
+@rank_zero_only
+def finish_runs(loggers: Sequence[Any], failed: bool) -> None:
+    """End the session's W&B run (failed: marked so), as W&B asks at a session's end: a later session in this
+    process (a sweep's next job, a test) would otherwise log into it, which Lightning's logger reuses."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish(exit_code=1 if failed else 0)
+
+
 def upload_best(loggers: Sequence[Any], path: str, episode: int) -> None:
     """best-final.ckpt (at `path`, of `episode`) to every W&B logger asked to log checkpoints, as a model artifact
     `{name}-best` aliased best, latest and ep{episode}: W&B uploads it in its own process, and keeps it for `wandb

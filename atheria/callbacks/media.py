@@ -9,14 +9,14 @@ from typing import Any, Callable, Optional
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
-from torch import Tensor
+from PIL import Image
 
 from atheria.loggers import hand_over
-from atheria.observe.frames import contact_sheet, frame, write_gif
+from atheria.observe.frames import contact_sheet, write_gif
 from atheria.storage.atomic import write_bytes_atomic
 
 FRAMES = 6  # states per rollout picture: the first, the last, and evenly between
-Play = Callable[[], list[tuple[int, Tensor]]]
+Play = Callable[[], list[Image.Image]]
 
 
 class RolloutMedia(Callback):
@@ -68,7 +68,7 @@ class RolloutMedia(Callback):
     def draw(self, episode: int, play: Play) -> None:
         """Play the rollout and write its pictures; a failure is reported, never allowed to end the run."""
         try:
-            frames = [frame(psi, t) for t, psi in play()]
+            frames = play()
             os.makedirs(self.media_dir, exist_ok=True)
             base = os.path.join(self.media_dir, f"rollout_ep{episode:06d}")
             sheet, animation = io.BytesIO(), io.BytesIO()

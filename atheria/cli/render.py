@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     from atheria.observe.frames import frame, write_gif
     from atheria.qca import energy, initial_state, step
+    from atheria.qca.state import density_and_phase
 
     module, _ = load_trained(args.ckpt)
     law, physics = getattr(module, "law", None), getattr(module, "physics", None)
@@ -63,13 +64,13 @@ def run(args: argparse.Namespace) -> int:
     law = law.to(device)
     psi = initial_state(args.seed, 0, 1, args.grid, law.d_state).to(device)
     e0, memory = energy(psi), None
-    frames = [frame(psi, 0)]
+    frames = [frame(*density_and_phase(psi), 0)]
     frames[0].save(out / "frame_00000.png")
     with torch.no_grad():
         for t in range(1, args.steps + 1):
             psi, memory = step(law, psi, memory, e0, physics.gamma, physics.normalize)
             if t % every == 0 or t == args.steps:
-                frames.append(frame(psi, t))
+                frames.append(frame(*density_and_phase(psi), t))
                 frames[-1].save(out / f"frame_{t:05d}.png")
     write_gif(frames, out / "evolution.gif")
     kept = float(energy(psi)[0] / e0[0])

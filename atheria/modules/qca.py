@@ -7,12 +7,15 @@ from typing import Any, Callable, Optional
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_only
+from PIL import Image
 from torch import Tensor
 
 from atheria.models import build_law
 from atheria.observe.baselines import Baselines
+from atheria.observe.frames import frame
 from atheria.qca import LossWeights, Physics, energy, episode_losses, rollout, step
 from atheria.qca.baselines import Scoring, gain_over, mean_terms, trivial_scores
+from atheria.qca.state import density_and_phase
 
 LOGGED = ("survival", "symmetry", "complexity", "survival_rate", "energy_ratio")
 GAIN = "qca/gain_over_trivial"
@@ -66,24 +69,24 @@ class QCAModule(pl.LightningModule):
 
         return evaluate
 
-    def film(self, frames: int) -> Optional[Callable[[], list[tuple[int, Tensor]]]]:
+    def film(self, frames: int) -> Optional[Callable[[], list[Image.Image]]]:
         """A function that plays the law as it is now (a copy, so it may run on another thread while training goes
-        on) on the data's showcase state, without noise, and returns about `frames` states (step, psi) evenly
-        spaced from the first to the last, on the CPU. None without a showcase state."""
+        on) on the data's showcase state, without noise, and draws about `frames` states evenly spaced from the
+        first to the last (atheria.observe.frames). None without a showcase state."""
         if self._showcase is None:
             return None
         law, physics, psi0 = copy.deepcopy(self.law).eval(), self.physics, self._showcase
         every = max(1, physics.steps // max(1, frames - 1))
 
         @torch.no_grad()
-        def play() -> list[tuple[int, Tensor]]:
+        def play() -> list[Image.Image]:
             psi, memory, e0 = psi0, None, energy(psi0)
-            states = [(0, psi.cpu())]
+            pictures = [frame(*density_and_phase(psi), 0)]
             for t in range(1, physics.steps + 1):
                 psi, memory = step(law, psi, memory, e0, physics.gamma, physics.normalize)
                 if t % every == 0 or t == physics.steps:
-                    states.append((t, psi.cpu()))
-            return states
+                    pictures.append(frame(*density_and_phase(psi), t))
+            return pictures
 
         return play
 

@@ -1,15 +1,13 @@
-"""Pictures of a QCA state: density |psi|^2 beside the phase, as one RGB frame with a caption, and a GIF of frames."""
+"""Pictures of a state: its density |psi|^2 beside its phase, as one RGB frame with a caption (from plain arrays:
+atheria.qca.state.density_and_phase makes them), a sheet of frames, and a GIF of frames."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Sequence, Union
+from typing import BinaryIO, Sequence, Union
 
 import numpy as np
 from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
-
-if TYPE_CHECKING:
-    from torch import Tensor
 
 PANEL_PX = 256  # grids smaller than this are scaled up (nearest neighbour) so that cells stay visible
 CAPTION_PX, GAP_PX = 22, 4
@@ -22,13 +20,9 @@ def colour(values: np.ndarray, cmap: str, lo: float, hi: float, scale: int) -> n
     return rgb.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
-def frame(psi: Tensor, step: int) -> Image.Image:
-    """The first state of a batch as [density | phase]: density (magma) up to its 99.5th percentile, the phase of
-    the first state component (twilight, cyclic over [-pi, pi])."""
-    from atheria.qca.state import density  # torch, which the rest of atheria.observe does without
-
-    rho = density(psi[:1])[0].float().cpu().numpy()
-    phase = psi[0, ..., 0].angle().float().cpu().numpy()
+def frame(rho: np.ndarray, phase: np.ndarray, step: int) -> Image.Image:
+    """[density | phase] of one state: the density (magma) up to its 99.5th percentile, the phase of its first
+    component (twilight, cyclic over [-pi, pi])."""
     scale = max(1, -(-PANEL_PX // rho.shape[0]))
     top = float(np.percentile(rho, 99.5))
     left = colour(rho, "magma", 0.0, top, scale)

@@ -1,6 +1,7 @@
 """The QCA state psi: complex [B, H, W, d_state], and the real view the laws see."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -27,6 +28,12 @@ def initial_state(seed: int, episode: int, batch: int, grid: int, d_state: int, 
 def density(psi: Tensor) -> Tensor:
     """Per-cell probability density |psi|^2 summed over the state dimension: [B, H, W]."""
     return psi.real.square().sum(-1) + psi.imag.square().sum(-1)
+
+
+def density_and_phase(psi: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The first state of a batch as arrays to draw (atheria.observe.frames): its density and the phase of its
+    first component."""
+    return density(psi[:1])[0].float().cpu().numpy(), psi[0, ..., 0].angle().float().cpu().numpy()
 
 
 def to_real(psi: Tensor) -> Tensor:

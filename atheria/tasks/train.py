@@ -120,7 +120,7 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
 
     import lightning.pytorch as pl
 
-    from atheria.loggers import build_loggers, describe_run
+    from atheria.loggers import build_loggers, describe_run, finish_runs
 
     silence_known_warnings()
     if launcher_rank() > 0:  # DDP's other ranks: rank zero speaks, writes and mirrors for the run
@@ -145,10 +145,12 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
     loggers = build_loggers(cfg, local.logs, resume)
     describe_run(loggers, settings.config)
     trainer = build_trainer(cfg, total, machinery.callbacks, logger=loggers, plugins=machinery.plugins)
+    failed = True
     try:
         if resume is None and getattr(module, "baseline_validation", False):
             trainer.validate(module, datamodule=data, verbose=False)  # "before" figures, logged at episode 0
         trainer.fit(module, datamodule=data, ckpt_path=resume.path if resume else None, weights_only=True)
+        failed = False
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             machinery.checkpoints.mirror_last_good()
@@ -156,6 +158,7 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
     finally:
         if machinery.mirror:
             machinery.mirror.close(timeout=5)
+        finish_runs(loggers, failed)
     session = machinery.session
     reason = session.stop_reason or SessionState.COMPLETED
     if reason == SessionState.STOPPED_BUDGET:

@@ -15,27 +15,34 @@ def test_the_config_tags_and_summary_reach_wandb_and_tensorboard(tmp_path, monke
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
+    from atheria import loggers
+
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
+    seen, finish_runs = [], loggers.finish_runs
+
+    def spy(session_loggers, failed):  # W&B's run object as the session ends it, read before it is finished
+        (run,) = [lg.experiment for lg in session_loggers if isinstance(lg, loggers.AtheriaWandbLogger)]
+        seen.append((run.id, list(run.tags), dict(run.config), dict(run.summary), failed))
+        finish_runs(session_loggers, failed)
+
+    monkeypatch.setattr(loggers, "finish_runs", spy)
     assert train_in_process(tmp_path, "logger=[tensorboard,wandb]", "run.total_episodes=6", "run.eval_every=4",
                             "run.eval_episodes=2") == 0
+    assert wandb.run is None  # the session ended its W&B run: a later one in this process starts its own
     logs = tmp_path / "logs" / NAME
     with open(logs / "metrics.csv", newline="") as f:
         smooth = [float(r["train/loss_smooth"]) for r in csv.DictReader(f) if r.get("train/loss_smooth")]
 
-    run = wandb.run
-    try:
-        assert run.id == (logs / "wandb_id.txt").read_text().strip()
-        assert list(run.tags) == ["unet", "preset:quick", "platform:local"]
-        assert run.config["run"]["preset"] == "quick" and run.config["model"]["arch"] == "unet"
-        assert run.config["qca"]["grid_size"] == 8 and "lr" not in run.config  # the config, not the module's hparams
-        summary = run.summary
-        assert summary["state"] == "completed" and summary["episode"] == 6 and summary["total_episodes"] == 6
-        assert summary["best_checkpoint"] == "ep000004.ckpt"  # the one evaluated save
-        assert summary["train/loss_smooth"]["min"] == min(smooth)
-        assert summary["gain_over_trivial_best"] == summary["qca/gain_over_trivial"]  # one evaluation: its figure
-    finally:
-        wandb.finish()
+    ((run_id, tags, config, summary, failed),) = seen
+    assert run_id == (logs / "wandb_id.txt").read_text().strip() and not failed
+    assert tags == ["unet", "preset:quick", "platform:local"]
+    assert config["run"]["preset"] == "quick" and config["model"]["arch"] == "unet"
+    assert config["qca"]["grid_size"] == 8 and "lr" not in config  # the composed config, not the module's hparams
+    assert summary["state"] == "completed" and summary["episode"] == 6 and summary["total_episodes"] == 6
+    assert summary["best_checkpoint"] == "ep000004.ckpt"  # the one evaluated save
+    assert summary["train/loss_smooth"]["min"] == min(smooth)
+    assert summary["gain_over_trivial_best"] == summary["qca/gain_over_trivial"]  # one evaluation: its figure
 
     events = EventAccumulator(str(logs / "tensorboard"))
     events.Reload()
@@ -52,7 +59,6 @@ def test_the_config_tags_and_summary_reach_wandb_and_tensorboard(tmp_path, monke
 
 @pytest.mark.slow
 def test_a_resumed_session_replaying_episodes_leaves_one_point_each(tmp_path, monkeypatch):
-    import wandb
     from lightning.pytorch.loggers import WandbLogger
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -60,7 +66,6 @@ def test_a_resumed_session_replaying_episodes_leaves_one_point_each(tmp_path, mo
     monkeypatch.setenv("WANDB_SILENT", "true")
     settings = ("logger=[tensorboard,wandb]", "run.media_every=0")
     assert train_in_process(tmp_path, *settings, "run.total_episodes=6") == 0
-    wandb.finish()
     logs = tmp_path / "logs" / NAME
     assert (logs / "wandb_episode.txt").read_text() == "6"
     with open(logs / "metrics.csv", newline="") as f:  # as after a kill before metrics.csv got episodes 5 and 6
@@ -78,10 +83,7 @@ def test_a_resumed_session_replaying_episodes_leaves_one_point_each(tmp_path, mo
 
     monkeypatch.setattr(WandbLogger, "log_metrics", spy)
     older = tmp_path / "checkpoints" / NAME / "ep000002.ckpt"  # as after a kill past episode 6 with its save lost
-    try:
-        assert train_in_process(tmp_path, *settings, "run.total_episodes=8", f"ckpt_path={older}") == 0
-    finally:
-        wandb.finish()
+    assert train_in_process(tmp_path, *settings, "run.total_episodes=8", f"ckpt_path={older}") == 0
     assert sent and min(s for s in sent if s is not None) == 6  # episodes 3-6 replayed, not sent again
     assert {6, 7} <= set(sent)  # ... and episodes 7 and 8 were
     assert (logs / "wandb_episode.txt").read_text() == "8"
@@ -97,16 +99,12 @@ def test_a_resumed_session_replaying_episodes_leaves_one_point_each(tmp_path, mo
 @pytest.mark.slow
 @pytest.mark.parametrize("upload", [True, False])
 def test_best_final_goes_to_wandb_as_an_artifact_only_when_asked(tmp_path, monkeypatch, capsys, upload):
-    import wandb
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))  # where W&B stages an artifact's files
-    try:
-        assert train_in_process(tmp_path, "logger=wandb", "run.total_episodes=4",
-                                f"logger.wandb.log_checkpoints={str(upload).lower()}") == 0
-    finally:
-        wandb.finish()
+    assert train_in_process(tmp_path, "logger=wandb", "run.total_episodes=4",
+                            f"logger.wandb.log_checkpoints={str(upload).lower()}") == 0
     best = (tmp_path / "checkpoints" / NAME / "best-final.ckpt").read_bytes()
     staged = [p for p in (tmp_path / "wandb-data").rglob("*") if p.is_file() and p.read_bytes() == best]
     assert len(staged) == (1 if upload else 0)
