@@ -60,10 +60,14 @@ class RolloutMedia(Callback):
     def _busy(self) -> bool:
         return self._drawing is not None and self._drawing.is_alive()
 
-    @staticmethod
-    def _film(pl_module: "pl.LightningModule") -> Optional[Play]:
+    def _film(self, pl_module: "pl.LightningModule") -> Optional[Play]:
         film = getattr(pl_module, "film", None)
-        return film(FRAMES) if callable(film) else None
+        try:
+            return film(FRAMES) if callable(film) else None
+        except Exception as exc:  # a picture is worth less than the run
+            self.say(f"Warning: could not copy the law for its rollout picture ({type(exc).__name__}: {exc}); "
+                     "training goes on.")
+            return None
 
     def draw(self, episode: int, play: Play) -> None:
         """Play the rollout and write its pictures; a failure is reported, never allowed to end the run."""

@@ -49,3 +49,29 @@ def test_drawing_rollouts_leaves_training_as_it_was(tmp_path):
     assert len(list((tmp_path / "with" / "logs" / NAME / "media").glob("*.png"))) >= 2
     assert [p.name for p in (tmp_path / "without" / "logs" / NAME / "media").glob("*.png")] == [
         "rollout_ep000004.png"]  # 0: at the session's end only
+
+
+def test_a_rollout_that_fails_is_a_warning_not_the_end_of_the_run(tmp_path):
+    from types import SimpleNamespace
+
+    from atheria.callbacks.media import RolloutMedia
+
+    class Module:  # a law that cannot be copied, then one whose rollout fails
+        def __init__(self, fails_at):
+            self.fails_at = fails_at
+
+        def film(self, frames):
+            if self.fails_at == "copy":
+                raise RuntimeError("cannot copy the law")
+            return lambda: (_ for _ in ()).throw(RuntimeError("rollout failed"))
+
+    said = []
+    media = RolloutMedia(1, str(tmp_path / "media"), say=said.append)
+    trainer = SimpleNamespace(global_step=1, is_global_zero=True, loggers=[])
+    for module in (Module("copy"), Module("play")):
+        media.on_train_start(trainer, module)
+        media.on_train_batch_end(trainer, module, None, None, 0)
+        media.on_train_end(trainer, module)
+    assert ["cannot copy the law" in s for s in said] == [True, True, False]  # its episode, and the session's end
+    assert "rollout failed" in said[2]  # drawn at its episode in the background: not again at the end
+    assert not (tmp_path / "media").exists()
