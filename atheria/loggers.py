@@ -3,7 +3,6 @@ kept whole across kills (a training step's row written before its checkpoint).""
 from __future__ import annotations
 
 import csv
-import io
 import os
 import re
 import secrets
@@ -112,10 +111,9 @@ def log_picture(loggers: Sequence[Any], key: str, path: str, episode: int) -> No
     panel, animated (what its add_video writes, without the moviepy it needs to encode one). The CSV keeps none."""
     from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
-    animated = path.endswith(".gif")
     for logger in loggers:
         if isinstance(logger, WandbLogger):
-            if animated:
+            if path.endswith(".gif"):
                 logger.log_video(key=key, videos=[path], step=episode - 1, format=["gif"])
             else:
                 logger.log_image(key=key, images=[path], step=episode - 1)
@@ -123,18 +121,11 @@ def log_picture(loggers: Sequence[Any], key: str, path: str, episode: int) -> No
             from PIL import Image
             from tensorboard.compat.proto.summary_pb2 import Summary
 
-            with Image.open(path) as picture, open(path, "rb") as f:
-                encoded = f.read() if animated else _png(picture.convert("RGB"))
-                image = Summary.Image(height=picture.height, width=picture.width, colorspace=3,
-                                      encoded_image_string=encoded)
+            with Image.open(path) as picture, open(path, "rb") as f:  # the file's own bytes: no second encoding
+                image = Summary.Image(height=picture.height, width=picture.width,
+                                      colorspace=len(picture.getbands()), encoded_image_string=f.read())
             logger.experiment.file_writer.add_summary(Summary(value=[Summary.Value(tag=key, image=image)]),
                                                       global_step=episode - 1)
-
-
-def _png(picture: Any) -> bytes:
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def hand_over(loggers: Sequence[Any], drawn: list[tuple[str, str, int]], say: Callable[[str], None]) -> None:
