@@ -3,16 +3,21 @@ on one GPU, installing nothing. On the CPU (`--cpu`, in the slow test suite) the
 that the check cannot rot while no GPU is at hand.
 
 1. the device;
-2. training throughput per architecture at the quick preset's grid, M cells x steps per second: float32 with one
-   episode per step and with a batch of episodes (`qca.batch_size`), then the batch under autocast (the dtype
-   train.py's default precision picks for this device) and through torch.compile; the best against the earlier
-   code's planning figure of 50 M on a T4;
+2. training throughput per architecture, M cells x steps per second, at each grid and number of episodes played in
+   one rollout (`qca.batch_size`): float32, and under autocast (the dtype train.py's default precision picks for
+   this device); where a GPU runs out of memory the figure is NaN; the best against the earlier code's planning
+   figure of 50 M on a T4;
 3. the framework's overhead at the quick preset on this device (bench/overhead.py's alternating measurement);
 4. a `train.py` run with mixed precision that stops itself on its session budget, then the same command resuming
    it in a new session;
 5. the GPU figures the resource monitor logged during that run (NVML utilisation and memory; NaN on the CPU);
 6. what held-out evaluations cost the training loop at their save (inline) and on a background thread, which
-   training picks on a GPU (bench/evaluation.py).
+   training picks on a GPU (bench/evaluation.py);
+7. mixed precision's correctness on this device: one episode's loss and gradient under autocast to float16 and to
+   bfloat16 against float32, for each architecture, with the tolerances tests/qca/test_precision.py holds the CPU to;
+8. torch.compile's throughput at the quick preset's grid and the largest batch, and its compilation time: last,
+   since compiling takes the longest and the least predictable time; an architecture whose turn comes after
+   `deadline_s` is skipped (NaN), so the other figures are never lost to it.
 """
 from __future__ import annotations
 
@@ -28,17 +33,20 @@ from typing import Optional, Sequence
 
 import torch
 
-from atheria.models import ARCHITECTURES
+from atheria.models import ARCHITECTURES, build_law
 from bench import evaluation, overhead
 from bench.common import REPO, machine, median, note, pin_threads, result
 from bench.throughput import cells_steps_per_s
+from tests.qca.test_precision import LOSS_TOLERANCE, MIN_COSINE
 
 PLANNING_M = 50.0  # M cells x steps per second the earlier code planned with on a T4
-GPU = {"grid": 32, "batch": 16, "steps": 20, "repeats": 3, "variant": "", "episodes": 27, "ov_repeats": 2,
-       "hours": 0.0125, "train": ("preset=quick", "run.total_episodes=100000", "run.monitor_every=10")}
-CPU = {"grid": 16, "batch": 2, "steps": 5, "repeats": 2, "variant": "tiny", "episodes": 12, "ov_repeats": 1,
-       "hours": 0.01, "train": ("preset=quick", "model=mlp", "qca.grid_size=16", "qca.steps=10",
-                                "run.total_episodes=100000", "run.monitor_every=10", "trainer.precision=bf16-mixed")}
+GPU = {"grids": (32, 64, 128), "batches": (1, 4, 16, 64), "steps": 20, "repeats": 3, "variants": ("", "tiny"),
+       "episodes": 52, "ov_repeats": 2, "hours": 0.0125, "deadline_s": 420,
+       "train": ("preset=quick", "run.total_episodes=100000", "run.monitor_every=10")}
+CPU = {"grids": (16,), "batches": (1, 2), "steps": 5, "repeats": 2, "variants": ("tiny",), "episodes": 12,
+       "ov_repeats": 1, "hours": 0.01, "deadline_s": 1200,
+       "train": ("preset=quick", "model=mlp", "qca.grid_size=16", "qca.steps=10", "run.total_episodes=100000",
+                 "run.monitor_every=10", "trainer.precision=bf16-mixed")}
 
 
 def amp_dtype(dev: str) -> torch.dtype:
@@ -48,37 +56,43 @@ def amp_dtype(dev: str) -> torch.dtype:
     return torch.float16 if dev == "cuda" and auto_precision() == "16-mixed" else torch.bfloat16
 
 
+def rate(arch: str, grid: int, batch: int, plan: dict, dev: str, mode: str) -> tuple[float, float]:
+    """(M cells x steps per second, seconds of the first episode) of training in `mode` (fp32, amp, compiled); NaN
+    where the device runs out of memory."""
+    torch._dynamo.reset()
+    try:
+        return cells_steps_per_s(arch, grid, plan["steps"], plan["repeats"], train=True, compiled=mode == "compiled",
+                                 batch=batch, amp=amp_dtype(dev) if mode == "amp" else None, dev=dev)
+    except torch.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        return math.nan, math.nan
+
+
 def throughput(plan: dict, dev: str) -> None:
-    b = plan["batch"]
-    note(f"2. training throughput, grid {plan['grid']}, {plan['steps']} steps, fastest of {plan['repeats']} after a "
-         f"warm-up (compiled: the warm-up is the compilation); M cells x steps per second, every episode of a batch "
-         f"counted")
+    amp = str(amp_dtype(dev)).removeprefix("torch.")
+    note(f"2. training throughput, {plan['steps']} steps, fastest of {plan['repeats']} after a warm-up; M cells x "
+         f"steps per second, every episode of a batch counted; float32 / autocast to {amp}")
     best = 0.0
     for arch in ARCHITECTURES:
-        rates = {}
-        for mode, batch in (("fp32", 1), ("fp32", b), ("amp", b), ("compiled", b)):
-            torch._dynamo.reset()
-            rates[f"{mode}.b{batch}"], first = cells_steps_per_s(
-                arch, plan["grid"], plan["steps"], plan["repeats"], train=True, compiled=mode == "compiled",
-                batch=batch, amp=amp_dtype(dev) if mode == "amp" else None, dev=dev)
-            if mode == "compiled":
-                note(f"   {arch}: first compiled episode {first:.1f} s")
-        note(f"   {arch:9s} fp32 batch 1 {rates['fp32.b1']:8.3f}, batch {b} {rates[f'fp32.b{b}']:8.3f}; batch {b} "
-             f"amp ({str(amp_dtype(dev)).removeprefix('torch.')}) {rates[f'amp.b{b}']:8.3f}, compiled "
-             f"{rates[f'compiled.b{b}']:8.3f}")
-        for mode, rate in rates.items():
-            result(f"gpu_check.throughput.{arch}.{mode}", rate, "Mcell_steps/s")
-        best = max(best, *rates.values())
+        for grid in plan["grids"]:
+            line = []
+            for batch in plan["batches"]:
+                pair = [rate(arch, grid, batch, plan, dev, mode)[0] for mode in ("fp32", "amp")]
+                for mode, value in zip(("fp32", "amp"), pair):
+                    result(f"gpu_check.throughput.{arch}.g{grid}.b{batch}.{mode}", value, "Mcell_steps/s")
+                best = max(best, *(v for v in pair if not math.isnan(v)))
+                line.append(f"b{batch} {pair[0]:.3g}/{pair[1]:.3g}")
+            note(f"   {arch:9s} grid {grid:3d}: " + "; ".join(line))
     note(f"   best {best:.3f} against the planning figure of {PLANNING_M:.0f} M on a T4: {best / PLANNING_M:.3f}x")
     result("gpu_check.throughput.best_over_planning", best / PLANNING_M, "x")
 
 
 def framework_overhead(plan: dict, work: Path) -> None:
-    variant = plan["variant"]
-    note(f"3. the framework's overhead, {variant or 'quick'} variant ({' '.join(overhead.VARIANTS[variant])}), "
-         f"{plan['episodes']} episodes x {plan['ov_repeats']}")
-    ratios = overhead.ratios_of(variant, plan["episodes"], plan["ov_repeats"], work)
-    result("gpu_check.overhead.time_ratio", median(ratios), "x")
+    for variant in plan["variants"]:
+        note(f"3. the framework's overhead, {variant or 'quick'} variant ({' '.join(overhead.VARIANTS[variant])}), "
+             f"{plan['episodes']} episodes x {plan['ov_repeats']}")
+        ratios = overhead.ratios_of(variant, plan["episodes"], plan["ov_repeats"], work)
+        result(f"gpu_check.overhead.{variant or 'quick'}.time_ratio", median(ratios), "x")
 
 
 def train(root: Path, plan: dict, log: Path) -> subprocess.CompletedProcess:
@@ -146,6 +160,50 @@ def evaluation_cost(plan: dict) -> None:
         result(f"gpu_check.evaluation.{mode}.time_ratio", ratio, "x")
 
 
+def precision(plan: dict, dev: str) -> None:
+    from atheria.qca import LossWeights, Physics, episode_losses, initial_state, rollout
+
+    grid, batch = plan["grids"][0], plan["batches"][1]
+    note(f"7. mixed precision, grid {grid}, batch {batch}, {plan['steps']} steps: |loss - float32's| (tolerance "
+         f"{LOSS_TOLERANCE}) and the gradient's cosine with float32's (at least {MIN_COSINE})")
+    for arch in ARCHITECTURES:
+        torch.manual_seed(0)
+        law = build_law(arch, 4, 16).to(dev)
+        psi0, physics = initial_state(0, 0, batch, grid, 4).to(dev), Physics(steps=plan["steps"])
+
+        def episode(dtype: Optional[torch.dtype]) -> tuple[float, torch.Tensor]:
+            law.zero_grad()
+            with torch.autocast(dev, dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = episode_losses(psi0, rollout(law, psi0, physics), LossWeights())["loss"]
+            loss.backward()
+            return loss.item(), torch.cat([p.grad.flatten() for p in law.parameters() if p.grad is not None])
+
+        full, full_grad = episode(None)
+        line = []
+        for name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
+            loss, grad = episode(dtype)
+            diff, cosine = abs(loss - full), torch.nn.functional.cosine_similarity(grad, full_grad, dim=0).item()
+            result(f"gpu_check.precision.{arch}.{name}.loss_diff", diff, "")
+            result(f"gpu_check.precision.{arch}.{name}.grad_cosine", cosine, "")
+            ok = diff <= LOSS_TOLERANCE and cosine >= MIN_COSINE
+            line.append(f"{name} {diff:.2g} / {cosine:.4f}{'' if ok else ' OUTSIDE'}")
+        note(f"   {arch:9s} " + "; ".join(line))
+
+
+def compiled(plan: dict, dev: str, t0: float) -> None:
+    grid, batch = plan["grids"][0], plan["batches"][-1]
+    note(f"8. torch.compile, grid {grid}, batch {batch}: throughput and the first (compiling) episode")
+    for arch in ARCHITECTURES:
+        if time.perf_counter() - t0 > plan["deadline_s"]:
+            note(f"   {arch}: skipped, past the check's {plan['deadline_s']} s")
+            value, first = math.nan, math.nan
+        else:
+            value, first = rate(arch, grid, batch, plan, dev, "compiled")
+            note(f"   {arch:9s} {value:8.3f} M cells x steps/s; first compiled episode {first:.1f} s")
+        result(f"gpu_check.throughput.{arch}.g{grid}.b{batch}.compiled", value, "Mcell_steps/s")
+        result(f"gpu_check.compile.{arch}.first_episode_s", first, "s")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu", action="store_true", help="run the check on the CPU, on small sizes")
@@ -157,13 +215,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     dev, plan = ("cpu", CPU) if args.cpu else ("cuda", GPU)
     t0 = time.perf_counter()
     note(f"1. {machine()}; checking on {dev}, {pin_threads()} torch thread(s)")
+    failed = []
     with tempfile.TemporaryDirectory(prefix="atheria-gpu-check-") as tmp:
-        throughput(plan, dev)
-        framework_overhead(plan, Path(tmp))
-        monitored(budget_stop_and_resume(plan, Path(tmp)))
-        evaluation_cost(plan)
-    note(f"done in {time.perf_counter() - t0:.0f} s")
-    return 0
+        # A step that fails is reported and the next one runs: a GPU session's minutes buy every figure they can.
+        for name, step in (("throughput", lambda: throughput(plan, dev)),
+                           ("overhead", lambda: framework_overhead(plan, Path(tmp))),
+                           ("train", lambda: monitored(budget_stop_and_resume(plan, Path(tmp)))),
+                           ("evaluation", lambda: evaluation_cost(plan)),
+                           ("precision", lambda: precision(plan, dev)),
+                           ("compiled", lambda: compiled(plan, dev, t0))):
+            try:
+                step()
+            except (Exception, SystemExit) as e:
+                failed.append(name)
+                note(f"   step {name} FAILED: {type(e).__name__}: {str(e)[-3000:]}")
+    note(f"done in {time.perf_counter() - t0:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

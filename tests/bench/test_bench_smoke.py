@@ -94,9 +94,10 @@ def test_the_overhead_profile_times_the_framework_without_each_piece(tmp_path):
     assert len(lines) == 6 and all(re.search(r"Trainer / plain \d+\.\d{3} ", line) for line in lines), lines
 
 
-GPU_CHECK = ({f"gpu_check.throughput.{arch}.{mode}" for arch in ARCHS
-              for mode in ("fp32.b1", "fp32.b2", "amp.b2", "compiled.b2")}
-             | {"gpu_check.throughput.best_over_planning", "gpu_check.overhead.time_ratio",
+GPU_CHECK = ({f"gpu_check.throughput.{arch}.g16.{mode}" for arch in ARCHS
+              for mode in ("b1.fp32", "b1.amp", "b2.fp32", "b2.amp", "b2.compiled")}
+             | {f"gpu_check.compile.{arch}.first_episode_s" for arch in ARCHS}
+             | {"gpu_check.throughput.best_over_planning", "gpu_check.overhead.tiny.time_ratio",
                 "gpu_check.train.first_session_episodes", "gpu_check.train.second_session_episodes",
                 "gpu_check.nvml.gpu_util_max", "gpu_check.nvml.gpu_mem_used_gb_max",
                 "gpu_check.evaluation.inline.time_ratio", "gpu_check.evaluation.background.time_ratio"})
