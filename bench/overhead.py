@@ -16,6 +16,7 @@ the framework's cost). The plain loop must reproduce the Trainer's per-episode l
 from __future__ import annotations
 
 import gc
+import math
 import shutil
 import tempfile
 import time
@@ -113,14 +114,17 @@ def ratios_of(variant: str, episodes: int, repeats: int, work: Path) -> list[flo
         gc.collect()
         alternate = Alternate(PlainLoop(cfg))
         train_session(cfg, work / "framework.log", first=alternate)
-        if alternate.losses != alternate.plain_losses:
+        # Identical on the CPU; on a GPU, convolutions and reductions round differently from call to call, and the
+        # difference grows over the episodes (1e-7 at the first); another episode's loss would differ by percents.
+        if len(alternate.losses) != len(alternate.plain_losses) or not all(
+                math.isclose(a, b, rel_tol=1e-3) for a, b in zip(alternate.losses, alternate.plain_losses)):
             raise SystemExit(f"the plain loop and the Trainer disagree on the losses: {alternate.plain_losses[:3]}"
                              f" vs {alternate.losses[:3]}; the comparison would not be like for like")
         a, b = alternate.seconds_per_episode()
         ratios.append(b / a)
         note(f"{variant or 'quick'} repetition {rep + 1} ({cfg.model.arch.upper()}, grid {cfg.qca.grid_size}, "
              f"{cfg.qca.steps} steps per episode): plain {a * 1000:.1f} ms/episode, Trainer {b * 1000:.1f} "
-             f"ms/episode, ratio {b / a:.3f}; losses identical")
+             f"ms/episode, ratio {b / a:.3f}; losses equal")
         shutil.rmtree(root, ignore_errors=True)
     return ratios
 
