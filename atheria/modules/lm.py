@@ -5,7 +5,9 @@ from typing import Any, Optional
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
+from torchmetrics import MeanMetric
 from torchmetrics.text import Perplexity
 
 from atheria.errors import ConfigError
@@ -41,6 +43,9 @@ class LMModule(pl.LightningModule):
             raise ConfigError(f"model.phi_layer={phi_layer} is no hidden state of {pretrained or 'this GPT-2'}; "
                               f"accepted: null (the middle block) or an index in [-{n + 1}, {n}]")
         self.val_perplexity = Perplexity()
+        self.val_loss = MeanMetric()
+        self.plateau: Optional[torch.optim.lr_scheduler.ReduceLROnPlateau] = None
+        self._plateau_state: Optional[dict[str, Any]] = None  # from the checkpoint, for configure_optimizers
         # The base model is rebuilt from `pretrained` (or the seeded config); checkpoints need only the adapters.
         self.strict_loading = False
         self.register_buffer("loss_smooth", torch.tensor(float("nan")))
@@ -70,23 +75,40 @@ class LMModule(pl.LightningModule):
         ids = _ids(batch)
         out, phi = self(ids)
         self.val_perplexity.update(out.logits[:, :-1].float(), ids[:, 1:])
-        self.log("val/loss", out.loss, prog_bar=True)
+        self.val_loss.update(out.loss)
+        self.log("val/loss", self.val_loss, prog_bar=True)
         self.log("val/phi", phi)
         self.log("val/perplexity", self.val_perplexity)
         self.log("episode", float(self.global_step))
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def on_validation_epoch_end(self) -> None:
+        # ReduceLROnPlateau steps here, at each validation of the training cadence (trainer.val_check_interval), before
+        # that episode's checkpoint is written: stepped by Lightning, it stepped after the checkpoint, so a resume
+        # from it lost that step. Never at the validation Lightning adds when a session stops between two of the
+        # cadence (an uninterrupted run has none there) nor at the one before training.
+        trainer = self.trainer
+        every = int(trainer.val_check_interval)
+        if (self.plateau is not None and trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking
+                and trainer.global_step % every == 0):
+            self.plateau.step(float(self.val_loss.compute()))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay)
-        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=hp.plateau_factor,
-                                                             patience=hp.plateau_patience)
-        val_every = self.trainer.val_check_interval if self.trainer else 1
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val/loss",
-                                                         "interval": "step", "frequency": int(val_every),
-                                                         "strict": False}}
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=hp.plateau_factor,
+                                                                  patience=hp.plateau_patience)
+        if self._plateau_state is not None:
+            self.plateau.load_state_dict(self._plateau_state)
+        return optimizer
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Checkpoints written while Lightning stepped the schedule hold it in its list of schedulers.
+        self._plateau_state = checkpoint.get("lr_plateau") or next(iter(checkpoint.get("lr_schedulers") or []), None)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.plateau is not None:
+            checkpoint["lr_plateau"] = self.plateau.state_dict()
         trainable = {f"model.{n}" for n, p in self.model.named_parameters() if p.requires_grad}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
                                     if k in trainable or not k.startswith("model.")}

@@ -4,7 +4,12 @@ import csv
 import json
 import os
 
+import pytest
+import torch
+
 from atheria.runner import train
+from atheria.session.guard import SessionGuard
+from atheria.session.outcome import SessionState
 from tests.helpers import compose, load, write_corpus
 
 NAME = "GPT2_LoRA_r4"
@@ -38,3 +43,47 @@ def test_checkpoints_are_ranked_by_the_validation_loss_of_their_own_episode_acro
     assert 30 in first  # the run's last episode, a stop: ranked after its validation, and last.ckpt renewed as a
     assert os.path.samefile(ckpts / "last.ckpt", ckpts / "ep000030.ckpt")  # link to the ranked file
     session(60)  # continues from 30: the ranking goes on with the first session's files
+
+
+@pytest.fixture
+def budget_ends_at(monkeypatch):
+    """{"step": N}: the session's budget runs out at episode N (the decision forced; the stop that follows is the
+    real one, its validation and final save included)."""
+    at: dict = {"step": None}
+    reason = SessionGuard.reason
+
+    def forced(self, step, total):
+        why = reason(self, step, total)
+        return SessionState.STOPPED_BUDGET if why is None and at["step"] is not None and step >= at["step"] else why
+
+    monkeypatch.setattr(SessionGuard, "reason", forced)
+    return at
+
+
+@pytest.mark.parametrize("stop", [8, 9], ids=["at-a-save", "between-saves"])
+def test_a_session_stopped_at_or_between_saves_resumes_to_the_uninterrupted_runs_weights_and_schedules(
+        tmp_path, budget_ends_at, stop):
+    corpus = write_corpus(tmp_path)
+
+    def session(root, total):
+        assert train(compose(root, "model=gpt2_lora", "model.pretrained=null", "model.n_embd=16", "model.lora_r=4",
+                             f"data.path={corpus}", "data.block_size=16", "data.batch_size=10",
+                             "trainer.limit_val_batches=2", f"run.total_episodes={total}", "run.save_every=4",
+                             base=("platform=local",))).code == 0
+        return load(root / "checkpoints" / NAME / "last.ckpt")
+
+    def early(checkpoint):
+        return next(v for k, v in checkpoint["callbacks"].items() if k.startswith("EarlyStopping"))
+
+    whole = session(tmp_path / "whole", 12)
+    budget_ends_at["step"] = stop
+    assert session(tmp_path / "parts", 1000)["global_step"] == stop
+    budget_ends_at["step"] = None
+    parts = session(tmp_path / "parts", 12)
+    assert parts["global_step"] == whole["global_step"] == 12
+    # The plateau schedule stepped at the validations of 4, 8 and 12 in both (Lightning stepped it after the save
+    # of 8, which a resume from that save lost); early stopping counted the same validations.
+    assert whole["lr_plateau"]["last_epoch"] == 3 and parts["lr_plateau"] == whole["lr_plateau"]
+    assert early(whole)["wait_count"] > 0 and early(parts) == early(whole)
+    for key, value in whole["state_dict"].items():
+        assert torch.equal(value, parts["state_dict"][key]), key
