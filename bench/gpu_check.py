@@ -164,30 +164,36 @@ def precision(plan: dict, dev: str) -> None:
     from atheria.qca import LossWeights, Physics, episode_losses, initial_state, rollout
 
     grid, batch = plan["grids"][0], plan["batches"][1]
-    note(f"7. mixed precision, grid {grid}, batch {batch}, {plan['steps']} steps: |loss - float32's| (tolerance "
-         f"{LOSS_TOLERANCE}) and the gradient's cosine with float32's (at least {MIN_COSINE})")
+    note(f"7. mixed precision, grid {grid}, batch {batch}, {plan['steps']} steps, each law at its initial weights and "
+         f"with every weight drawn with std 0.1 (far from the identity, as tests/qca/test_precision.py does): |loss - "
+         f"float32's| (tolerance {LOSS_TOLERANCE}) and the gradient's cosine with float32's (at least {MIN_COSINE})")
     for arch in ARCHITECTURES:
-        torch.manual_seed(0)
-        law = build_law(arch, 4, 16).to(dev)
-        psi0, physics = initial_state(0, 0, batch, grid, 4).to(dev), Physics(steps=plan["steps"])
+        for weights in ("initial", "far"):
+            torch.manual_seed(0)
+            law = build_law(arch, 4, 16).to(dev)
+            if weights == "far":
+                with torch.no_grad():
+                    for p in law.parameters():
+                        p.normal_(0, 0.1)
+            psi0, physics = initial_state(0, 0, batch, grid, 4).to(dev), Physics(steps=plan["steps"])
 
-        def episode(dtype: Optional[torch.dtype]) -> tuple[float, torch.Tensor]:
-            law.zero_grad()
-            with torch.autocast(dev, dtype=dtype or torch.float32, enabled=dtype is not None):
-                loss = episode_losses(psi0, rollout(law, psi0, physics), LossWeights())["loss"]
-            loss.backward()
-            return loss.item(), torch.cat([p.grad.flatten() for p in law.parameters() if p.grad is not None])
+            def episode(dtype: Optional[torch.dtype]) -> tuple[float, torch.Tensor]:
+                law.zero_grad()
+                with torch.autocast(dev, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    loss = episode_losses(psi0, rollout(law, psi0, physics), LossWeights())["loss"]
+                loss.backward()
+                return loss.item(), torch.cat([p.grad.flatten() for p in law.parameters() if p.grad is not None])
 
-        full, full_grad = episode(None)
-        line = []
-        for name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
-            loss, grad = episode(dtype)
-            diff, cosine = abs(loss - full), torch.nn.functional.cosine_similarity(grad, full_grad, dim=0).item()
-            result(f"gpu_check.precision.{arch}.{name}.loss_diff", diff, "")
-            result(f"gpu_check.precision.{arch}.{name}.grad_cosine", cosine, "")
-            ok = diff <= LOSS_TOLERANCE and cosine >= MIN_COSINE
-            line.append(f"{name} {diff:.2g} / {cosine:.4f}{'' if ok else ' OUTSIDE'}")
-        note(f"   {arch:9s} " + "; ".join(line))
+            full, full_grad = episode(None)
+            line = []
+            for name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
+                loss, grad = episode(dtype)
+                diff, cosine = abs(loss - full), torch.nn.functional.cosine_similarity(grad, full_grad, dim=0).item()
+                result(f"gpu_check.precision.{arch}.{weights}.{name}.loss_diff", diff, "")
+                result(f"gpu_check.precision.{arch}.{weights}.{name}.grad_cosine", cosine, "")
+                ok = diff <= LOSS_TOLERANCE and cosine >= MIN_COSINE
+                line.append(f"{name} {diff:.2g} / {cosine:.4f}{'' if ok else ' OUTSIDE'}")
+            note(f"   {arch:9s} {weights:7s} " + "; ".join(line))
 
 
 def compiled(plan: dict, dev: str, t0: float) -> None:

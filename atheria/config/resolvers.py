@@ -62,8 +62,35 @@ def auto_precision() -> str:
     return "bf16-mixed" if torch.cuda.get_device_capability()[0] >= 8 else "16-mixed"
 
 
+def gpu_batch(*, _root_: Any) -> int:
+    """qca.batch_size's default (resolver `${gpu_batch:}`): on a GPU, the episodes per rollout that fill it
+    (atheria.qca.memory.fill_batch, from the GPU's total memory, so the same on every rank); 1 on the CPU and for
+    other families."""
+    model, qca = _root_.model, _root_.qca
+    if model.get("family") != "qca":
+        return 1
+    return _gpu_batch(str(_root_.trainer.accelerator), model.arch, model.d_state, model.hidden_channels,
+                      qca.grid_size, qca.steps)
+
+
+@functools.lru_cache(maxsize=None)
+def _gpu_batch(accelerator: str, arch: str, d_state: int, hidden: int, grid: int, steps: int) -> int:
+    import torch
+
+    if accelerator not in ("auto", "gpu", "cuda") or not torch.cuda.is_available():
+        return 1
+    from atheria.models import ARCHITECTURES, build_law
+    from atheria.qca import Physics
+    from atheria.qca.memory import fill_batch
+
+    if arch not in ARCHITECTURES:
+        return 1  # refused in one line by the family's check
+    total = torch.cuda.get_device_properties(0).total_memory
+    return fill_batch(build_law(arch, d_state, hidden), Physics(steps=steps), grid, total)
+
+
 def register_resolvers() -> None:
     """Register Atheria's resolvers once; safe to call repeatedly."""
-    for name, fn in (("detected", detected), ("auto_precision", auto_precision)):
+    for name, fn in (("detected", detected), ("auto_precision", auto_precision), ("gpu_batch", gpu_batch)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

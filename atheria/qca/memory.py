@@ -12,6 +12,9 @@ from atheria.qca.state import initial_state
 
 PROBE_GRID = 16  # a multiple of every law's grid_multiple, small enough to probe in milliseconds
 GB = 1024 ** 3
+# Cells per batched rollout at which a T4's training step stops being mostly kernel launches: an estimate scaled from
+# the H200 measurements in docs/benchmarks.md ("gpu-check"), README "On a fast GPU".
+FILL_CELLS = 65_536
 
 
 def _saved_bytes(law: nn.Module, grid: int, d_state: int, gamma: float, normalize: str) -> tuple[int, int]:
@@ -61,3 +64,13 @@ def free_bytes(accelerator: str) -> tuple[str, int]:
     import psutil
 
     return "CPU", psutil.virtual_memory().available
+
+
+def fill_batch(law: nn.Module, physics: Physics, grid: int, device_bytes: int) -> int:
+    """Episodes per batched rollout that fill a GPU of `device_bytes`: FILL_CELLS cells, halved while the episode's
+    estimated memory passes a quarter of the device's (the estimate errs low by up to 2x, the allocator adds up to 2x
+    more); at least 1."""
+    batch = max(1, FILL_CELLS // (grid * grid))
+    while batch > 1 and episode_bytes(law, physics, grid, batch) > device_bytes / 4:
+        batch //= 2
+    return batch

@@ -97,6 +97,9 @@ def test_the_overhead_profile_times_the_framework_without_each_piece(tmp_path):
 GPU_CHECK = ({f"gpu_check.throughput.{arch}.g16.{mode}" for arch in ARCHS
               for mode in ("b1.fp32", "b1.amp", "b2.fp32", "b2.amp", "b2.compiled")}
              | {f"gpu_check.compile.{arch}.first_episode_s" for arch in ARCHS}
+             | {f"gpu_check.precision.{arch}.{weights}.{dtype}.{figure}" for arch in ARCHS
+                for weights in ("initial", "far") for dtype in ("fp16", "bf16")
+                for figure in ("loss_diff", "grad_cosine")}
              | {"gpu_check.throughput.best_over_planning", "gpu_check.overhead.tiny.time_ratio",
                 "gpu_check.train.first_session_episodes", "gpu_check.train.second_session_episodes",
                 "gpu_check.nvml.gpu_util_max", "gpu_check.nvml.gpu_mem_used_gb_max",

@@ -2,6 +2,8 @@
 import itertools
 
 import pytest
+import torch
+from omegaconf import OmegaConf
 
 from atheria.config import CONF_DIR, check_group_choices, validate
 from atheria.config.resolvers import detect_platform
@@ -132,3 +134,11 @@ def test_the_dashboard_keys_are_checked(overrides, message):
         validate(composed(*overrides))
     assert str(err.value) == message
     validate(composed("run.media_every=0", "logger=wandb", "logger.wandb.log_checkpoints=true"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the default batch fills it (tests/qca/test_memory.py)")
+def test_the_batch_of_episodes_is_one_on_the_cpu_and_for_a_language_model_and_any_value_given():
+    assert composed().qca.batch_size == 1  # no GPU here: gpu_batch gives 1 (on a GPU: fill_batch's)
+    assert composed("model=gpt2_lora").qca.batch_size == 1
+    assert OmegaConf.to_container(composed("model=gpt2_lora"), resolve=True)["qca"]["batch_size"] == 1
+    assert composed("qca.batch_size=4").qca.batch_size == 4

@@ -1,5 +1,6 @@
-"""The memory estimate of one episode: it lets every preset and README configuration run on a T4, follows what
-checkpointing and truncated BPTT save, and is of the size a real episode measures."""
+"""The memory estimate of one episode: it lets every preset and README configuration run on a T4, at the batch of
+episodes a T4 gets by default, follows what checkpointing and truncated BPTT save, and is of the size a real episode
+measures."""
 from pathlib import Path
 
 import pytest
@@ -8,10 +9,11 @@ import yaml
 from atheria.config import CONF_DIR
 from atheria.models import ARCHITECTURES, build_law
 from atheria.qca import Physics
-from atheria.qca.memory import GB, episode_bytes
+from atheria.qca.memory import FILL_CELLS, GB, episode_bytes, fill_batch
 
 PRESETS = CONF_DIR / "preset"
 T4_FREE = 15 * GB  # a T4's 16 GB, less what CUDA keeps for itself
+T4_TOTAL = 15.6e9  # what torch.cuda.get_device_properties reports of a T4's memory
 
 
 def grid_of(preset: Path) -> int:
@@ -20,8 +22,19 @@ def grid_of(preset: Path) -> int:
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 @pytest.mark.parametrize("preset", sorted(PRESETS.glob("*.yaml")), ids=lambda p: p.stem)
-def test_every_preset_fits_a_t4_with_every_model(preset, arch):
-    assert episode_bytes(build_law(arch, 4, 16), Physics(steps=50), grid_of(preset), 1) < T4_FREE
+def test_every_preset_fits_a_t4_with_every_model_at_the_batch_a_t4_gets(preset, arch):
+    law, physics, grid = build_law(arch, 4, 16), Physics(steps=50), grid_of(preset)
+    batch = fill_batch(law, physics, grid, T4_TOTAL)
+    assert batch > 1 and episode_bytes(law, physics, grid, batch) < T4_FREE / 2
+
+
+def test_the_batch_that_fills_a_gpu_reaches_the_fill_cells_and_halves_to_fit_its_memory():
+    law, physics = build_law("unet", 4, 16), Physics(steps=50)
+    assert [fill_batch(law, physics, grid, 1000 * GB) for grid in (16, 32, 64, 128, 256, 512)] == [
+        FILL_CELLS // 256, 64, 16, 4, 1, 1]
+    one = episode_bytes(law, physics, 32, 1)
+    assert fill_batch(law, physics, 32, 4 * 20 * one) == 16  # 20 episodes' memory in a quarter: 16, not 32
+    assert fill_batch(law, physics, 32, one) == 1  # not even one fits a quarter: still 1 (check_memory decides)
 
 
 @pytest.mark.parametrize("arch,d_state,hidden,grid", [
