@@ -247,14 +247,16 @@ def upload_best(loggers: Sequence[Any], path: str, episode: int) -> None:
     """best-final.ckpt (at `path`, of `episode`) to every W&B logger asked to log checkpoints, as a model artifact
     `{name}-best` aliased best, latest and ep{episode}: W&B uploads it in its own process, and keeps it for `wandb
     sync` when offline."""
+    asked = [logger for logger in loggers if isinstance(logger, AtheriaWandbLogger) and logger.log_checkpoints]
+    if not asked:
+        return  # without W&B's logger, wandb need not be installed
     import wandb
 
-    for logger in loggers:
-        if isinstance(logger, AtheriaWandbLogger) and logger.log_checkpoints:
-            name = re.sub(r"[^\w.-]", "-", f"{logger.name}-best")
-            artifact = wandb.Artifact(name, type="model", metadata={"episode": episode})
-            artifact.add_file(path, name=os.path.basename(path))
-            logger.experiment.log_artifact(artifact, aliases=["best", "latest", f"ep{episode}"])
+    for logger in asked:
+        name = re.sub(r"[^\w.-]", "-", f"{logger.name}-best")
+        artifact = wandb.Artifact(name, type="model", metadata={"episode": episode})
+        artifact.add_file(path, name=os.path.basename(path))
+        logger.experiment.log_artifact(artifact, aliases=["best", "latest", f"ep{episode}"])
 
 
 def run_tags(cfg: DictConfig) -> list[str]:

@@ -93,10 +93,13 @@ def law_keys(cfg: DictConfig) -> list[str]:
 
 
 def describe(cfg: DictConfig) -> str:
-    """The law, its grid and episodes: 'UNET d_state=4 hidden=16, grid 64, 50 steps/episode, 1000 episodes'."""
+    """The law, its grid and episodes: 'UNET d_state=4 hidden=16, grid 64, 50 steps/episode, 1000 episodes' (or
+    '1000 batches of 16 episodes' when qca.batch_size plays several per optimizer step)."""
     m, q = cfg.model, cfg.qca
+    total = cfg.run.total_episodes
+    episodes = f"{total} batches of {q.batch_size} episodes" if q.batch_size > 1 else f"{total} episodes"
     return (f"{m.arch.upper()} d_state={m.d_state} hidden={m.hidden_channels}, grid {q.grid_size}, "
-            f"{q.steps} steps/episode, {cfg.run.total_episodes} episodes")
+            f"{q.steps} steps/episode, {episodes}")
 
 
 def law_steps(cfg: DictConfig) -> int:

@@ -105,9 +105,9 @@ def advice(res: Resources, remaining_fraction: Optional[float]) -> list[str]:
     under 10% of the budget left; nothing when all is well."""
     lines = []
     if res.has_gpu and res.gpu_util < 50:
-        lines.append("GPU mostly idle: raise the grid or width")
+        lines.append("GPU mostly idle: raise the batch, grid or width")
     elif res.has_gpu and res.gpu_util < 80:
-        lines.append("GPU could do more: a larger grid or width")
+        lines.append("GPU could do more: a larger batch, grid or width")
     if res.ram_percent > 90:
         lines.append("RAM over 90%: lower the grid or width")
     if remaining_fraction is not None and remaining_fraction < 0.1:

@@ -108,7 +108,7 @@ def test_line_shows_gpu_memory_ram_budget_time_and_advice():
                     process_ram_gb=2.3, ram_used_gb=5.1, ram_total_gb=12.7, ram_percent=40.2, cpu_percent=95)
     assert format_line(20, 100, res, clock, 4.25) == (
         "ep 20/100 · GPU 42%, 3.2/15.0 GB (torch 2.1 GB) · RAM 5.1/12.7 GB · proc 2.3 GB · CPU 95% · "
-        "0:15:00 elapsed, 0:45:00 left of 1:00:00 · 4.2 ep/min · GPU mostly idle: raise the grid or width")
+        "0:15:00 elapsed, 0:45:00 left of 1:00:00 · 4.2 ep/min · GPU mostly idle: raise the batch, grid or width")
 
 
 def test_reports_at_the_first_episode_of_a_session_then_every_n_to_every_logger():
