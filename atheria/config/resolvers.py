@@ -36,6 +36,21 @@ def detect_runtime(environ: Mapping[str, str] = os.environ, kaggle_input: Path =
     return None
 
 
+TPU_VARIABLES = ("TPU_NAME", "TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR", "XRT_TPU_CONFIG")
+DEVICES = Path("/dev")
+
+
+def detect_tpu(environ: Mapping[str, str] = os.environ, devices: Path = DEVICES) -> bool:
+    """Whether this machine's accelerator is a TPU: the variables TPU runtimes set (Kaggle's and Colab's TPU VMs,
+    Cloud TPU), or a TPU VM's /dev/accel* devices."""
+    return any(environ.get(key) for key in TPU_VARIABLES) or any(devices.glob("accel*"))
+
+
+def if_tpu(tpu: Any, other: Any) -> Any:
+    """`tpu` on a TPU machine, else `other` (resolver `${if_tpu:TPU,OTHER}`: Kaggle's session limit by accelerator)."""
+    return tpu if detect_tpu() else other
+
+
 def detect_platform(environ: Mapping[str, str] = os.environ, kaggle_input: Path = KAGGLE_INPUT,
                     colab_module: str = "google.colab") -> str:
     """The platform `platform=auto` picks: 'kaggle', 'colab_free' (Pro cannot be told from inside), else 'local'."""
@@ -91,6 +106,7 @@ def _gpu_batch(accelerator: str, arch: str, d_state: int, hidden: int, grid: int
 
 def register_resolvers() -> None:
     """Register Atheria's resolvers once; safe to call repeatedly."""
-    for name, fn in (("detected", detected), ("auto_precision", auto_precision), ("gpu_batch", gpu_batch)):
+    for name, fn in (("detected", detected), ("auto_precision", auto_precision), ("gpu_batch", gpu_batch),
+                     ("if_tpu", if_tpu)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -103,6 +103,8 @@ def validate(cfg: DictConfig) -> None:
             "runtime (the budget counts from the runtime's start) or process (from this process's start)")
     require(cfg, "platform.flush", lambda v: v in (None, "drive"), "drive (flush Google Drive at exit) or null")
     require(cfg, "platform.force", lambda v: isinstance(v, bool), "true or false")
+    require(cfg, "platform.devices", lambda v: v == "auto" or positive_int(v),
+            "a positive number of devices, or auto (every visible GPU)")
     require(cfg, "storage.local", lambda v: isinstance(v, str) and v != "", "a directory path")
     require(cfg, "storage.remote", lambda v: v is None or (isinstance(v, str) and v != ""),
             "null, a directory path, gs://bucket/prefix or any fsspec URL")

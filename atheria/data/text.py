@@ -47,26 +47,30 @@ def to_blocks(lines: list[str], tokenizer: Any, block_size: int) -> torch.Tensor
 
 class BlockStream(IterableDataset):
     """Endless batches from optimizer step `start`: epoch e's order is a permutation seeded by (seed, e), so the
-    batch of any step is known in advance and a resumed run continues exactly."""
+    batch of any step is known in advance and a resumed run continues exactly. Under DDP rank r of `world` takes
+    batch s x world + r at step s: the ranks train on different text."""
 
-    def __init__(self, blocks: torch.Tensor, batch_size: int, seed: int, start: int) -> None:
+    def __init__(self, blocks: torch.Tensor, batch_size: int, seed: int, start: int, rank: int = 0,
+                 world: int = 1) -> None:
         super().__init__()
         self.blocks, self.batch_size, self.seed, self.start = blocks, batch_size, seed, start
+        self.rank, self.world = rank, world
 
     def batches_per_epoch(self) -> int:
         """Full batches in one pass over the blocks."""
         return max(1, len(self.blocks) // self.batch_size)
 
-    def batch(self, step: int) -> torch.Tensor:
-        """The [batch_size, block_size] token ids of optimizer step `step`."""
-        epoch, index = divmod(step, self.batches_per_epoch())
+    def batch(self, index: int) -> torch.Tensor:
+        """The [batch_size, block_size] token ids of the stream's batch `index` (optimizer step `index` in one
+        process)."""
+        epoch, offset = divmod(index, self.batches_per_epoch())
         order = torch.randperm(len(self.blocks), generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
-        return self.blocks[order[index * self.batch_size:(index + 1) * self.batch_size]]
+        return self.blocks[order[offset * self.batch_size:(offset + 1) * self.batch_size]]
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         step = self.start
         while True:
-            yield {"input_ids": self.batch(step), "step": step}
+            yield {"input_ids": self.batch(step * self.world + self.rank), "step": step}
             step += 1
 
 
@@ -97,8 +101,10 @@ class TextDataModule(pl.LightningDataModule):
         return max(1, len(self.train_blocks) // self.batch_size)
 
     def train_dataloader(self) -> DataLoader:
-        start = self.trainer.global_step if self.trainer is not None else 0
-        return DataLoader(BlockStream(self.train_blocks, self.batch_size, self.seed, start), batch_size=None)
+        trainer = self.trainer
+        start, rank, world = (trainer.global_step, trainer.global_rank, trainer.world_size) if trainer else (0, 0, 1)
+        return DataLoader(BlockStream(self.train_blocks, self.batch_size, self.seed, start, rank, world),
+                          batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_blocks, batch_size=self.batch_size, drop_last=True)

@@ -1,11 +1,13 @@
 """An explicit Colab or Kaggle platform on a machine that is not that runtime is refused in one line naming
 platform.force, the flag that confirms it; auto and local never are. Each platform's traits (runtime, session clock,
 flush) are keys of its file, and what reads them follows them."""
+from pathlib import Path
+
 import pytest
 from omegaconf import OmegaConf
 
 from atheria.config import CONF_DIR, check_runtime, validate
-from atheria.config.resolvers import detect_platform
+from atheria.config.resolvers import detect_platform, detect_tpu
 from atheria.errors import ConfigError
 from tests.helpers import compose_cfg as composed
 
@@ -74,7 +76,9 @@ def test_every_platform_file_sets_every_key_auto_takes_from_it():
 @pytest.mark.parametrize("override,message", [
     ("platform.session_clock=wall", "platform.session_clock='wall' is invalid; accepted: runtime (the budget counts "
                                     "from the runtime's start) or process (from this process's start)"),
-    ("platform.flush=ftp", "platform.flush='ftp' is invalid; accepted: drive (flush Google Drive at exit) or null")])
+    ("platform.flush=ftp", "platform.flush='ftp' is invalid; accepted: drive (flush Google Drive at exit) or null"),
+    ("platform.devices=0", "platform.devices=0 is invalid; accepted: a positive number of devices, or auto (every "
+                           "visible GPU)")])
 def test_the_traits_values_are_checked(override, message):
     with pytest.raises(ConfigError) as err:
         validate(composed(override))
@@ -91,3 +95,28 @@ def test_a_spent_budget_names_where_the_platforms_session_clock_counts_from(over
 
     line = _budget_spent_line(composed(*overrides, "run.max_hours=0.000001"))
     assert line is not None and f"{origin})." in line
+
+
+def test_a_tpu_is_told_by_its_runtimes_variables_or_its_devices(tmp_path):
+    assert not detect_tpu({}, tmp_path) and not detect_tpu({"TPU_NAME": ""}, tmp_path)
+    for key in ("TPU_NAME", "TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR", "XRT_TPU_CONFIG"):
+        assert detect_tpu({key: "v3-8"}, tmp_path), key
+    (tmp_path / "accel0").touch()  # a TPU VM's chip
+    assert detect_tpu({}, tmp_path)
+
+
+def test_kaggles_budget_follows_its_accelerator_and_yields_to_an_override(monkeypatch):
+    for key in ("TPU_NAME", "TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR", "XRT_TPU_CONFIG"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr("atheria.config.resolvers.DEVICES", Path("/nonexistent"))
+    assert composed("platform=kaggle").run.max_hours == 12  # a GPU or the CPU
+    monkeypatch.setenv("TPU_ACCELERATOR_TYPE", "v3-8")
+    assert composed("platform=kaggle").run.max_hours == 9
+    assert composed("platform=kaggle", "run.max_hours=11").run.max_hours == 11
+
+
+def test_kaggle_trains_on_every_visible_gpu_and_the_others_on_one_unless_told():
+    assert composed("platform=kaggle").trainer.devices == "auto"
+    assert {composed(f"platform={p}").trainer.devices for p in ("local", "colab_free", "colab_pro")} == {1}
+    assert composed("platform=kaggle", "trainer=ddp").trainer.devices == 2  # a trainer choice wins
+    assert composed("platform=kaggle", "trainer.devices=1").trainer.devices == 1

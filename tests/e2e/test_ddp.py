@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from atheria.data.episodes import EpisodeStream
-from tests.helpers import load, metrics, run_train
+from tests.helpers import TINY, load, metrics, run_train, write_corpus
 
 DDP = ("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "model=mlp", "run.monitor_every=0")
 NAME = "MLP_8ch_D4"
@@ -40,3 +40,27 @@ def test_ddp_budget_stop_and_resume(tmp_path):
     assert load(root / "checkpoints" / NAME / "last.ckpt")["global_step"] == step + 3
     episodes = [int(float(r["episode"])) for r in metrics(root, NAME)]
     assert episodes == list(range(1, step + 4))  # one row per episode: only rank zero logs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["qca", "lm"])
+def test_a_platform_on_every_device_trains_one_ddp_process_per_device_without_trainer_ddp(tmp_path, family):
+    """Kaggle's platform.devices=auto is every visible GPU; here, two CPU devices stand in for "GPU T4 x2": the
+    platform's trait alone (no trainer=ddp) gives Lightning's DDP with one process per device, whose ranks train on
+    different data."""
+    root = tmp_path / "out"
+    kaggle = ("platform=kaggle", "platform.force=true", "platform.devices=2", "trainer.accelerator=cpu",
+              "run.max_hours=null", "run.monitor_every=0")
+    if family == "qca":
+        name, family_keys = NAME, (*TINY[:-1], "model=mlp", "run.total_episodes=4")
+    else:
+        name, family_keys = "GPT2_LoRA_r4", (
+            "model=gpt2_lora", "model.pretrained=null", "model.n_embd=16", "model.lora_r=4",
+            f"data.path={write_corpus(tmp_path)}", "data.block_size=16", "data.batch_size=10",
+            "trainer.limit_val_batches=2", "run.total_episodes=4")
+    proc = run_train(root, *kaggle, *family_keys, base=(), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "MEMBER: 2/2" in proc.stderr, proc.stderr[-2000:]  # Lightning started the second rank
+    assert load(root / "checkpoints" / name / "last.ckpt")["global_step"] == 4
+    episodes = [int(float(r["episode"])) for r in metrics(root, name) if r.get("train/loss")]
+    assert episodes == [1, 2, 3, 4]  # one row per episode: rank zero logs

@@ -147,6 +147,12 @@ def test_text_blocks_splits_and_a_stream_seeded_by_step(tmp_path, tokenizer):
     for want in first[6:]:
         got = next(later)
         assert got["step"] == want["step"] and torch.equal(got["input_ids"], want["input_ids"])
+    # Under DDP rank r of 2 trains at step s on the one-process stream's batch 2s + r: different text on each rank.
+    ranks = [iter(BlockStream(blocks, 4, seed=3, start=2, rank=r, world=2)) for r in (0, 1)]
+    for step in (2, 3):
+        got = [next(rank) for rank in ranks]
+        assert [g["step"] for g in got] == [step, step]
+        assert all(torch.equal(g["input_ids"], first[2 * step + r]["input_ids"]) for r, g in enumerate(got))
 
 
 def test_generation_is_seeded_and_the_penalty_lowers_repeats(tokenizer):
