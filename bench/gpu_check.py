@@ -189,8 +189,8 @@ def precision(plan: dict, dev: str) -> None:
             for name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
                 loss, grad = episode(dtype)
                 diff, cosine = abs(loss - full), torch.nn.functional.cosine_similarity(grad, full_grad, dim=0).item()
-                result(f"gpu_check.precision.{arch}.{weights}.{name}.loss_diff", diff, "")
-                result(f"gpu_check.precision.{arch}.{weights}.{name}.grad_cosine", cosine, "")
+                result(f"gpu_check.precision.{arch}.{weights}.{name}.loss_diff", diff, "abs")
+                result(f"gpu_check.precision.{arch}.{weights}.{name}.grad_cosine", cosine, "cos")
                 ok = diff <= LOSS_TOLERANCE and cosine >= MIN_COSINE
                 line.append(f"{name} {diff:.2g} / {cosine:.4f}{'' if ok else ' OUTSIDE'}")
             note(f"   {arch:9s} {weights:7s} " + "; ".join(line))
