@@ -2,6 +2,7 @@
 the composed config, tags, `episode` as W&B's x-axis, the run summary (how the session ended, its key figures, the
 smoothed loss's minimum), TensorBoard's hparams panel and summary text."""
 import csv
+import sys
 
 import pytest
 
@@ -109,3 +110,14 @@ def test_best_final_goes_to_wandb_as_an_artifact_only_when_asked(tmp_path, monke
     staged = [p for p in (tmp_path / "wandb-data").rglob("*") if p.is_file() and p.read_bytes() == best]
     assert len(staged) == (1 if upload else 0)
     assert "could not upload" not in capsys.readouterr().out
+
+
+def test_a_run_without_wandbs_logger_needs_no_wandb_at_the_end_of_a_session(tmp_path, monkeypatch):
+    from lightning.pytorch.loggers import CSVLogger
+
+    from atheria.loggers import upload_best
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as where wandb is not installed: importing it raises
+    with pytest.raises(ImportError):
+        import wandb  # noqa: F401
+    upload_best([CSVLogger(tmp_path)], str(tmp_path / "best-final.ckpt"), 3)  # found on a GPU machine without wandb

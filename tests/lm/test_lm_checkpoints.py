@@ -87,3 +87,24 @@ def test_a_session_stopped_at_or_between_saves_resumes_to_the_uninterrupted_runs
     assert early(whole)["wait_count"] > 0 and early(parts) == early(whole)
     for key, value in whole["state_dict"].items():
         assert torch.equal(value, parts["state_dict"][key]), key
+
+
+def test_a_checkpoint_whose_plateau_schedule_lightning_held_resumes_with_it(tmp_path):
+    """Checkpoints written before the module stepped the schedule itself hold it in Lightning's lr_schedulers."""
+    corpus, root = write_corpus(tmp_path), tmp_path / "out"
+
+    def session(total, *more):
+        assert train(compose(root, "model=gpt2_lora", "model.pretrained=null", "model.n_embd=16", "model.lora_r=4",
+                             f"data.path={corpus}", "data.block_size=16", "data.batch_size=10",
+                             "trainer.limit_val_batches=2", f"run.total_episodes={total}", "run.save_every=4", *more,
+                             base=("platform=local",))).code == 0
+        return root / "checkpoints" / NAME / "last.ckpt"
+
+    checkpoint = load(session(8))
+    plateau = checkpoint.pop("lr_plateau")
+    checkpoint["lr_schedulers"] = [{**plateau, "num_bad_epochs": 7, "best": 0.5}]  # marked, to be told apart
+    torch.save(checkpoint, tmp_path / "older.ckpt")
+    resumed = load(session(12, f"ckpt_path={tmp_path / 'older.ckpt'}"))["lr_plateau"]
+    # 7 bad validations before, one more at 12 (above a best of 0.5): past the patience of 2, so the rate halved.
+    assert resumed["last_epoch"] == plateau["last_epoch"] + 1 and resumed["best"] == 0.5
+    assert resumed["_last_lr"] == [plateau["_last_lr"][0] * 0.5] and resumed["num_bad_epochs"] == 0
