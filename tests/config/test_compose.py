@@ -14,7 +14,7 @@ MODELS = ["unet", "snn_unet", "mlp", "deep_qca", "gpt2_lora"]
 PRESETS = {"quick": (100, 32, 5, 20), "standard": (500, 64, 10, 50), "long": (2000, 128, 20, 100)}
 PLATFORMS = {"local": (None, "outputs", None), "colab_free": (10, "/content/atheria", "/content/drive/MyDrive/Atheria"),
              "colab_pro": (20, "/content/atheria", "/content/drive/MyDrive/Atheria"),
-             "kaggle": (9, "/kaggle/working/atheria", None)}
+             "kaggle": (12, "/kaggle/working/atheria", None)}  # 9 on a TPU (test_platform.py)
 
 
 @pytest.mark.parametrize("model,preset,platform",
