@@ -78,13 +78,14 @@ def test_kills_at_random_moments_leave_one_row_per_episode_and_one_point_per_epi
     root, episodes = tmp_path / "out", 300
     overrides = ("model=mlp", "run.save_every=4", f"run.total_episodes={episodes}", "run.plot_every=0",
                  "run.media_every=0", "logger=[tensorboard,wandb]")
-    for _ in range(3):
+    for session in range(3):
         target = newest_episode(root) + rng.randint(3, 40)  # an episode from a few to ten saves past the resume
-        proc = subprocess.Popen(train_cmd(root, *overrides), cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        output = tmp_path / f"session{session}.log"
+        with open(output, "w") as out:
+            proc = subprocess.Popen(train_cmd(root, *overrides), cwd=tmp_path, env=env(), stdout=out, stderr=out)
         wait_for(lambda: proc.poll() is not None or newest_episode(root) >= target, every=0.005)
         time.sleep(rng.uniform(0.0, 0.05))  # and a random moment in the episodes after it
-        assert proc.poll() is None, "the run ended before it could be killed"
+        assert proc.poll() is None, f"session {session} ended before it could be killed:\n{output.read_text()[-3000:]}"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     final = run_train(root, *overrides)
