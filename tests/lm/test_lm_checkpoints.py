@@ -60,7 +60,7 @@ def budget_ends_at(monkeypatch):
     return at
 
 
-@pytest.mark.parametrize("stop", [8, 9], ids=["at-a-save", "between-saves"])
+@pytest.mark.parametrize("stop", [8, pytest.param(9, marks=pytest.mark.slow)], ids=["at-a-save", "between-saves"])
 def test_a_session_stopped_at_or_between_saves_resumes_to_the_uninterrupted_runs_weights_and_schedules(
         tmp_path, budget_ends_at, stop):
     corpus = write_corpus(tmp_path)
