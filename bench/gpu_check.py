@@ -33,11 +33,11 @@ from typing import Optional, Sequence
 
 import torch
 
-from atheria.models import ARCHITECTURES, build_law
+from atheria.models import ARCHITECTURES
 from bench import evaluation, overhead
 from bench.common import REPO, machine, median, note, pin_threads, result
 from bench.throughput import cells_steps_per_s
-from tests.qca.test_precision import LOSS_TOLERANCE, MIN_COSINE
+from tests.qca.test_precision import LOSS_TOLERANCE, MIN_COSINE, episode, law_at
 
 PLANNING_M = 50.0  # M cells x steps per second the earlier code planned with on a T4
 GPU = {"grids": (32, 64, 128), "batches": (1, 4, 16, 64), "steps": 20, "repeats": 3, "variants": ("", "tiny"),
@@ -161,7 +161,7 @@ def evaluation_cost(plan: dict) -> None:
 
 
 def precision(plan: dict, dev: str) -> None:
-    from atheria.qca import LossWeights, Physics, episode_losses, initial_state, rollout
+    from atheria.qca import Physics, initial_state
 
     grid, batch = plan["grids"][0], plan["batches"][1]
     note(f"7. mixed precision, grid {grid}, batch {batch}, {plan['steps']} steps, each law at its initial weights and "
@@ -169,26 +169,14 @@ def precision(plan: dict, dev: str) -> None:
          f"float32's| (tolerance {LOSS_TOLERANCE}) and the gradient's cosine with float32's (at least {MIN_COSINE})")
     for arch in ARCHITECTURES:
         for weights in ("initial", "far"):
-            torch.manual_seed(0)
-            law = build_law(arch, 4, 16).to(dev)
-            if weights == "far":
-                with torch.no_grad():
-                    for p in law.parameters():
-                        p.normal_(0, 0.1)
+            law = law_at(arch, weights, dev)
             psi0, physics = initial_state(0, 0, batch, grid, 4).to(dev), Physics(steps=plan["steps"])
-
-            def episode(dtype: Optional[torch.dtype]) -> tuple[float, torch.Tensor]:
-                law.zero_grad()
-                with torch.autocast(dev, dtype=dtype or torch.float32, enabled=dtype is not None):
-                    loss = episode_losses(psi0, rollout(law, psi0, physics), LossWeights())["loss"]
-                loss.backward()
-                return loss.item(), torch.cat([p.grad.flatten() for p in law.parameters() if p.grad is not None])
-
-            full, full_grad = episode(None)
+            _, full, full_grad = episode(law, psi0, physics)
             line = []
             for name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
-                loss, grad = episode(dtype)
-                diff, cosine = abs(loss - full), torch.nn.functional.cosine_similarity(grad, full_grad, dim=0).item()
+                _, mixed, grad = episode(law, psi0, physics, dtype)
+                diff = abs(mixed["loss"].item() - full["loss"].item())
+                cosine = torch.nn.functional.cosine_similarity(grad, full_grad, dim=0).item()
                 result(f"gpu_check.precision.{arch}.{weights}.{name}.loss_diff", diff, "abs")
                 result(f"gpu_check.precision.{arch}.{weights}.{name}.grad_cosine", cosine, "cos")
                 ok = diff <= LOSS_TOLERANCE and cosine >= MIN_COSINE

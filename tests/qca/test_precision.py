@@ -1,6 +1,8 @@
 """Mixed precision: under autocast the laws run in bfloat16 and the physics (update, energy, cap, losses) stays in
 float32, so an episode's losses stay within a stated tolerance of float32's, on the CPU as on a GPU. Tolerance: 0.01
 on the bounded loss (in [0, 1]), 0.05 on each of its terms, and gradients pointing the same way (cosine > 0.95)."""
+from typing import Optional
+
 import pytest
 import torch
 
@@ -11,9 +13,22 @@ from tests.helpers import metrics, train_in_process
 LOSS_TOLERANCE, TERM_TOLERANCE, MIN_COSINE = 0.01, 0.05, 0.95
 
 
-def _episode(law, psi0, physics, autocast: bool):
+def law_at(arch: str, weights: str, device: str = "cpu") -> torch.nn.Module:
+    """A law seeded as these checks seed it: at its initial weights, or "far" (every weight drawn with std 0.1, far
+    from the identity). bench/gpu_check.py runs the same check on a GPU."""
+    torch.manual_seed(0)
+    law = build_law(arch, 4, 16).to(device)
+    if weights == "far":
+        with torch.no_grad():
+            for p in law.parameters():
+                p.normal_(0, 0.1)
+    return law
+
+
+def episode(law, psi0, physics, dtype: Optional[torch.dtype] = None):
+    """(final state, losses, gradient) of one episode on psi0's device, under autocast to `dtype` (None: float32)."""
     law.zero_grad()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+    with torch.autocast(psi0.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         psif = rollout(law, psi0, physics)
         out = episode_losses(psi0, psif, LossWeights())
     out["loss"].backward()
@@ -24,15 +39,10 @@ def _episode(law, psi0, physics, autocast: bool):
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 @pytest.mark.parametrize("weights", ["initial", "far"])  # "far": every weight drawn with std 0.1, far from the identity
 def test_bf16_autocast_keeps_the_physics_in_float32_and_the_losses_near_float32s(arch, weights):
-    torch.manual_seed(0)
-    law = build_law(arch, 4, 16)
-    if weights == "far":
-        with torch.no_grad():
-            for p in law.parameters():
-                p.normal_(0, 0.1)
+    law = law_at(arch, weights)
     psi0, physics = initial_state(0, 0, 2, 16, 4), Physics(steps=20)
-    _, full, full_grad = _episode(law, psi0, physics, autocast=False)
-    psif, mixed, mixed_grad = _episode(law, psi0, physics, autocast=True)
+    _, full, full_grad = episode(law, psi0, physics)
+    psif, mixed, mixed_grad = episode(law, psi0, physics, torch.bfloat16)
     assert psif.dtype == torch.complex64 and all(v.dtype == torch.float32 for v in mixed.values())
     assert (energy(psif) <= energy(psi0) * (1 + 1e-5)).all()  # the cap holds in float32
     assert abs(mixed["loss"].item() - full["loss"].item()) <= LOSS_TOLERANCE
