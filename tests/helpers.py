@@ -31,6 +31,13 @@ def write_corpus(folder: Path) -> Path:
     return folder
 
 
+def tiny_lm(corpus: Path, *overrides: str) -> tuple[str, ...]:
+    """The overrides of a tiny GPT-2 + LoRA run (a random GPT-2 16 wide, LoRA rank 4, blocks of 16 tokens, 10 a
+    batch) on a corpus written by write_corpus."""
+    return ("model=gpt2_lora", "model.pretrained=null", "model.n_embd=16", "model.lora_r=4", f"data.path={corpus}",
+            "data.block_size=16", "data.batch_size=10", *overrides)
+
+
 def train_cmd(root: Path, *overrides: str, base: tuple[str, ...] = TINY) -> list[str]:
     """The command line of a tiny train.py run whose files all go under `root` (`base`: the tiny QCA settings)."""
     return [sys.executable, str(REPO / "train.py"), *base, f"storage.local={root}", *overrides]

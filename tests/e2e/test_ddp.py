@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from atheria.data.episodes import EpisodeStream
-from tests.helpers import TINY, load, metrics, run_train, write_corpus
+from tests.helpers import TINY, load, metrics, run_train, tiny_lm, write_corpus
 
 DDP = ("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "model=mlp", "run.monitor_every=0")
 NAME = "MLP_8ch_D4"
@@ -54,10 +54,8 @@ def test_a_platform_on_every_device_trains_one_ddp_process_per_device_without_tr
     if family == "qca":
         name, family_keys = NAME, (*TINY[:-1], "model=mlp", "run.total_episodes=4")
     else:
-        name, family_keys = "GPT2_LoRA_r4", (
-            "model=gpt2_lora", "model.pretrained=null", "model.n_embd=16", "model.lora_r=4",
-            f"data.path={write_corpus(tmp_path)}", "data.block_size=16", "data.batch_size=10",
-            "trainer.limit_val_batches=2", "run.total_episodes=4")
+        name, family_keys = "GPT2_LoRA_r4", tiny_lm(write_corpus(tmp_path), "trainer.limit_val_batches=2",
+                                                    "run.total_episodes=4")
     proc = run_train(root, *kaggle, *family_keys, base=(), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "MEMBER: 2/2" in proc.stderr, proc.stderr[-2000:]  # Lightning started the second rank

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests import helpers
-from tests.helpers import load, wait_for
+from tests.helpers import load, tiny_lm, wait_for
 
 pytestmark = pytest.mark.slow
 NAME = "GPT2_LoRA_r4"
@@ -30,8 +30,7 @@ def train_cmd(root, *overrides):
 
 
 def lm(corpus, *overrides):
-    return ("model=gpt2_lora", "model.pretrained=null", "model.n_embd=16", "model.lora_r=4", f"data.path={corpus}",
-            "data.block_size=16", "data.batch_size=10", "trainer.limit_val_batches=4", *overrides)
+    return tiny_lm(corpus, "trainer.limit_val_batches=4", *overrides)
 
 
 def val_rows(root):

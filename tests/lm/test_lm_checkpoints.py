@@ -10,9 +10,16 @@ import torch
 from atheria.runner import train
 from atheria.session.guard import SessionGuard
 from atheria.session.outcome import SessionState
-from tests.helpers import compose, load, write_corpus
+from tests.helpers import compose, load, tiny_lm, write_corpus
 
 NAME = "GPT2_LoRA_r4"
+
+
+def lm_session(root, corpus, total, *overrides):
+    """One in-process session of a tiny language model under `root`, validated on 2 batches; its last.ckpt."""
+    assert train(compose(root, *tiny_lm(corpus, "trainer.limit_val_batches=2", f"run.total_episodes={total}",
+                                        *overrides), base=("platform=local",))).code == 0
+    return root / "checkpoints" / NAME / "last.ckpt"
 
 
 def test_checkpoints_are_ranked_by_the_validation_loss_of_their_own_episode_across_sessions(tmp_path):
@@ -21,10 +28,7 @@ def test_checkpoints_are_ranked_by_the_validation_loss_of_their_own_episode_acro
     ckpts = root / "checkpoints" / NAME
 
     def session(total):
-        assert train(compose(root, "model=gpt2_lora", "model.pretrained=null", "model.n_embd=16", "model.lora_r=4",
-                             f"data.path={corpus}", "data.block_size=16", "data.batch_size=10", "optim.lr=5e-3",
-                             "trainer.limit_val_batches=2", f"run.total_episodes={total}", "run.save_every=10",
-                             "run.keep_best=2", base=("platform=local",))).code == 0
+        lm_session(root, corpus, total, "optim.lr=5e-3", "run.save_every=10", "run.keep_best=2")
         with open(root / "logs" / NAME / "metrics.csv") as f:
             val = {int(float(r["episode"])): float(r["val/loss"]) for r in csv.DictReader(f) if r.get("val/loss")}
         assert sorted(val) == [0, *range(10, total + 1, 10)]  # before training, then at every save
@@ -66,11 +70,7 @@ def test_a_session_stopped_at_or_between_saves_resumes_to_the_uninterrupted_runs
     corpus = write_corpus(tmp_path)
 
     def session(root, total):
-        assert train(compose(root, "model=gpt2_lora", "model.pretrained=null", "model.n_embd=16", "model.lora_r=4",
-                             f"data.path={corpus}", "data.block_size=16", "data.batch_size=10",
-                             "trainer.limit_val_batches=2", f"run.total_episodes={total}", "run.save_every=4",
-                             base=("platform=local",))).code == 0
-        return load(root / "checkpoints" / NAME / "last.ckpt")
+        return load(lm_session(root, corpus, total, "run.save_every=4"))
 
     def early(checkpoint):
         return next(v for k, v in checkpoint["callbacks"].items() if k.startswith("EarlyStopping"))
@@ -93,18 +93,12 @@ def test_a_checkpoint_whose_plateau_schedule_lightning_held_resumes_with_it(tmp_
     """Checkpoints written before the module stepped the schedule itself hold it in Lightning's lr_schedulers."""
     corpus, root = write_corpus(tmp_path), tmp_path / "out"
 
-    def session(total, *more):
-        assert train(compose(root, "model=gpt2_lora", "model.pretrained=null", "model.n_embd=16", "model.lora_r=4",
-                             f"data.path={corpus}", "data.block_size=16", "data.batch_size=10",
-                             "trainer.limit_val_batches=2", f"run.total_episodes={total}", "run.save_every=4", *more,
-                             base=("platform=local",))).code == 0
-        return root / "checkpoints" / NAME / "last.ckpt"
-
-    checkpoint = load(session(8))
+    checkpoint = load(lm_session(root, corpus, 8, "run.save_every=4"))
     plateau = checkpoint.pop("lr_plateau")
     checkpoint["lr_schedulers"] = [{**plateau, "num_bad_epochs": 7, "best": 0.5}]  # marked, to be told apart
-    torch.save(checkpoint, tmp_path / "older.ckpt")
-    resumed = load(session(12, f"ckpt_path={tmp_path / 'older.ckpt'}"))["lr_plateau"]
+    older = tmp_path / "older.ckpt"
+    torch.save(checkpoint, older)
+    resumed = load(lm_session(root, corpus, 12, "run.save_every=4", f"ckpt_path={older}"))["lr_plateau"]
     # 7 bad validations before, one more at 12 (above a best of 0.5): past the patience of 2, so the rate halved.
     assert resumed["last_epoch"] == plateau["last_epoch"] + 1 and resumed["best"] == 0.5
     assert resumed["_last_lr"] == [plateau["_last_lr"][0] * 0.5] and resumed["num_bad_epochs"] == 0
