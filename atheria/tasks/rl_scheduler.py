@@ -99,9 +99,10 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
     print(describe(cfg))
     import torch
 
-    if torch.cuda.device_count() > 1:  # platform.devices / trainer.devices are the Lightning tasks'
-        print(f"task=rl_scheduler trains on one of the {torch.cuda.device_count()} visible GPUs: its agent and the "
-              "model it fine-tunes take turns in one process, which DDP cannot split.")
+    gpus = torch.cuda.device_count()
+    if gpus > 1:  # platform.devices / trainer.devices are the Lightning tasks'
+        print(f"task=rl_scheduler trains on one of the {gpus} visible GPUs: its agent and the model it fine-tunes "
+              "take turns in one process, which DDP cannot split.")
     text, base = load_text(cfg), load_base(cfg, local)
     train_env = build_env(cfg, text, base, first_episode=ckpt["agent"]["episodes"] if ckpt else 0)
     eval_env = DummyVecEnv([lambda: Monitor(build_env(cfg, text, base, evaluation=True))])

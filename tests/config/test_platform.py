@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from atheria.config import CONF_DIR, check_runtime, validate
-from atheria.config.resolvers import detect_platform, detect_tpu
+from atheria.config.resolvers import TPU_VARIABLES, detect_platform, detect_tpu
 from atheria.errors import ConfigError
 from tests.helpers import compose_cfg as composed
 
@@ -99,14 +99,14 @@ def test_a_spent_budget_names_where_the_platforms_session_clock_counts_from(over
 
 def test_a_tpu_is_told_by_its_runtimes_variables_or_its_devices(tmp_path):
     assert not detect_tpu({}, tmp_path) and not detect_tpu({"TPU_NAME": ""}, tmp_path)
-    for key in ("TPU_NAME", "TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR", "XRT_TPU_CONFIG"):
+    for key in TPU_VARIABLES:
         assert detect_tpu({key: "v3-8"}, tmp_path), key
     (tmp_path / "accel0").touch()  # a TPU VM's chip
     assert detect_tpu({}, tmp_path)
 
 
 def test_kaggles_budget_follows_its_accelerator_and_yields_to_an_override(monkeypatch):
-    for key in ("TPU_NAME", "TPU_ACCELERATOR_TYPE", "COLAB_TPU_ADDR", "XRT_TPU_CONFIG"):
+    for key in TPU_VARIABLES:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setattr("atheria.config.resolvers.DEVICES", Path("/nonexistent"))
     assert composed("platform=kaggle").run.max_hours == 12  # a GPU or the CPU
