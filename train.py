@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Optional
 
@@ -39,6 +40,9 @@ def cli() -> None:
     from atheria.config.secrets import refuse_secret_overrides
     from atheria.errors import ConfigError
 
+    # W&B in this process uses a service of its own, not one a parent names in WANDB_SERVICE (a notebook that ran
+    # wandb): a kill of this run would leave its run open in the parent's service, which refuses the resume.
+    os.environ.pop("WANDB_SERVICE", None)
     register_resolvers()
     try:
         refuse_secret_overrides(sys.argv[1:])  # before Hydra records them (a sweep's multirun.yaml)

@@ -5,6 +5,7 @@ import random
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,6 +33,16 @@ def update_train_step_metrics(self):
 _LoggerConnector.update_train_step_metrics = update_train_step_metrics
 sys.argv = sys.argv[2:]
 runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+# A notebook that ran W&B (argv[1]: its folder): it prints the WANDB_SERVICE wandb gave its own service, which the
+# processes it starts inherit, and keeps that service until its stdin closes.
+NOTEBOOK = """
+import os, sys, wandb
+wandb.init(mode="offline", dir=sys.argv[1], project="notebook").finish()
+print(os.environ["WANDB_SERVICE"], flush=True)
+sys.stdin.read()
 """
 
 
@@ -78,17 +89,29 @@ def test_kills_at_random_moments_leave_one_row_per_episode_and_one_point_per_epi
     root, episodes = tmp_path / "out", 300
     overrides = ("model=mlp", "run.save_every=4", f"run.total_episodes={episodes}", "run.plot_every=0",
                  "run.media_every=0", "logger=[tensorboard,wandb]")
-    for session in range(3):
-        target = newest_episode(root) + rng.randint(3, 40)  # an episode from a few to ten saves past the resume
-        output = tmp_path / f"session{session}.log"
-        with open(output, "w") as out:
-            proc = subprocess.Popen(train_cmd(root, *overrides), cwd=tmp_path, env=env(), stdout=out, stderr=out)
-        wait_for(lambda: proc.poll() is not None or newest_episode(root) >= target, every=0.005)
-        time.sleep(rng.uniform(0.0, 0.05))  # and a random moment in the episodes after it
-        assert proc.poll() is None, f"session {session} ended before it could be killed:\n{output.read_text()[-3000:]}"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    final = run_train(root, *overrides)
+    # Started from a notebook holding a W&B service: a killed session's run must not stay open there (wandb refused
+    # the next session: "run ID ... is in use").
+    notebook = subprocess.Popen([sys.executable, "-c", NOTEBOOK, str(tmp_path)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, env=env(), text=True)
+    try:
+        service = {"WANDB_SERVICE": notebook.stdout.readline().strip()}
+        assert service["WANDB_SERVICE"], "the notebook's W&B service did not start"
+        for session in range(3):
+            target = newest_episode(root) + rng.randint(3, 40)  # an episode from a few to ten saves past the resume
+            output = tmp_path / f"session{session}.log"
+            with open(output, "w") as out:
+                proc = subprocess.Popen(train_cmd(root, *overrides), cwd=tmp_path, env={**env(), **service},
+                                        stdout=out, stderr=out)
+            wait_for(lambda: proc.poll() is not None or newest_episode(root) >= target, every=0.005)
+            time.sleep(rng.uniform(0.0, 0.05))  # and a random moment in the episodes after it
+            ended = f"session {session} ended before it could be killed:\n{output.read_text()[-3000:]}"
+            assert proc.poll() is None, ended
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        final = run_train(root, *overrides, env=service)
+    finally:
+        notebook.stdin.close()
+        notebook.wait(timeout=60)
     assert final.returncode == 0 and f"Completed {episodes}/{episodes}" in final.stdout, final.stdout[-3000:]
     assert rows_per_episode(root) == Counter(range(1, episodes + 1))
     logs = root / "logs" / NAME

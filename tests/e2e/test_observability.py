@@ -49,7 +49,7 @@ def test_budget_stop_then_completion_report_the_whole_history(tmp_path, capsys):
     root, remote = tmp_path / "out", tmp_path / "remote"
     # In process (start-up is quick and steady here): a 36 s budget of which 26 s are used, so it stops at 90%
     # (32.4 s) after some seconds of tiny episodes.
-    code = train_in_process(root, "model=mlp", "run.total_episodes=100000", "run.save_every=50", "run.monitor_every=10",
+    code = train_in_process(root, "model=mlp", "run.total_episodes=100000", "run.save_every=10", "run.monitor_every=10",
                             "run.max_hours=0.01",
                             f"run.session_start={time.time() - 26}", f"storage.remote={remote}")
     out = capsys.readouterr().out
