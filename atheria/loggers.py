@@ -2,6 +2,7 @@
 kept whole across kills (a training step's row written before its checkpoint)."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
@@ -113,10 +114,15 @@ def log_picture(loggers: Sequence[Any], key: str, path: str, episode: int) -> No
 
     for logger in loggers:
         if isinstance(logger, WandbLogger):
-            if path.endswith(".gif"):
-                logger.log_video(key=key, videos=[path], step=episode - 1, format=["gif"])
-            else:
-                logger.log_image(key=key, images=[path], step=episode - 1)
+            if isinstance(logger, AtheriaWandbLogger) and logger.replayed(episode - 1):
+                continue
+            import wandb
+
+            # With its episode, W&B's x-axis (describe_run): Lightning's log_image would leave W&B to place it at
+            # the newest episode sent. Not through log_metrics: a picture must not move the replay marker past
+            # episodes whose rows are still on their way to W&B.
+            media = wandb.Video(path, format="gif") if path.endswith(".gif") else wandb.Image(path)
+            logger.experiment.log({key: media, "episode": float(episode), "trainer/global_step": episode - 1})
         elif isinstance(logger, TensorBoardLogger):
             from PIL import Image
             from tensorboard.compat.proto.summary_pb2 import Summary
@@ -170,30 +176,40 @@ def check_wandb_login(loggers: Mapping[str, Any]) -> None:
         raise ConfigError(f"logger=wandb but W&B has no API key on this machine; {accepted}")
 
 
+WANDB_ID, WANDB_MARKER = "wandb_id.txt", "wandb_episode.txt"
+
+
+def forget_wandb_run(logs_dir: str) -> None:
+    """An experiment started over (ckpt_path=null) gets a new W&B run: its old run keeps the old attempt's points,
+    and the replay marker no longer holds back the new ones."""
+    for name in (WANDB_ID, WANDB_MARKER):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(logs_dir, name))
+
+
 def build_loggers(cfg: DictConfig, logs_dir: str, resume: Optional[Resume] = None) -> list[Any]:
     """The loggers of `cfg.logger`, in its order (the CSV history first); W&B (`logger.wandb`) gets the experiment's
-    stored run id, so one experiment is one W&B run, and TensorBoard one run directory. On a resume, the episodes
-    replayed since the checkpoint (run before a kill, after it was saved) do not leave a second point: TensorBoard
-    purges its earlier points from the resumed episode on (SummaryWriter's purge_step), and W&B is given only the
-    episodes past the newest it got (AtheriaWandbLogger)."""
+    stored run id, so one experiment is one W&B run, and TensorBoard one run directory. The episodes a session replays
+    (run before a kill, after the checkpoint it resumes from, or before the first save) do not leave a second point:
+    TensorBoard purges its earlier points from the resumed episode on (SummaryWriter's purge_step), and W&B is given
+    only the episodes past the newest it got (AtheriaWandbLogger)."""
     from hydra.utils import instantiate
 
     loggers = []
     for key, item in cfg.logger.items():
         extra = {}
         if key == "wandb":
-            id_file = Path(logs_dir) / "wandb_id.txt"
+            id_file = Path(logs_dir) / WANDB_ID
             if not id_file.exists():
                 id_file.write_text(secrets.token_hex(8))
             extra = {"id": id_file.read_text().strip(), "resume": "allow"}
             if sweep_id():
                 extra["group"] = sweep_id()  # the jobs of one sweep, grouped in W&B
             extra["tags"] = run_tags(cfg)
-            extra["marker"] = str(Path(logs_dir) / "wandb_episode.txt")
-            if resume is not None:
-                extra["logged_until"] = resume.logged
-        elif key == "tensorboard" and resume is not None:
-            extra["purge_step"] = resume.episode  # the step of the first replayed episode (episode - 1)
+            extra["marker"] = str(Path(logs_dir) / WANDB_MARKER)
+            extra["logged_until"] = resume.logged if resume is not None else 0
+        elif key == "tensorboard":  # the step of the first replayed episode (episode - 1); 0 from the start
+            extra["purge_step"] = resume.episode if resume is not None else 0
         loggers.append(instantiate(item, **extra))
     return loggers
 
@@ -213,11 +229,15 @@ class AtheriaWandbLogger(WandbLogger):
         self._marked = read_marker(marker) if logged_until is not None else 0  # a fresh start: from episode 1
         self.logged_until = None if logged_until is None else max(logged_until, self._marked)
 
+    def replayed(self, step: Optional[int]) -> bool:
+        """Whether episode step + 1 is replayed: W&B has its point from before the kill."""
+        return self.logged_until is not None and step is not None and step < self.logged_until
+
     @override
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None:
-        if self.logged_until is not None and step is not None and step < self.logged_until:
-            return  # episode step + 1, replayed: W&B has its point from before the kill
+        if self.replayed(step):
+            return
         if self.marker is not None and step is not None and step + 1 > self._marked:
             self._marked = step + 1
             with open(self.marker, "w") as f:  # a kill mid-write leaves a file read_marker takes as 0

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from atheria.config import check_runtime
 from atheria.debug_log import keep_debug_log, open_debug_log
 from atheria.errors import ConfigError, one_line
+from atheria.loggers import forget_wandb_run
 from atheria.observe.history import read_history, trim_history
 from atheria.resume import law_identity, resolve_resume, restore_logs
 from atheria.session.kit import launcher_rank
@@ -151,5 +152,9 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
         if launcher_rank() == 0:  # rank zero keeps the logs
             resume = replace(resume, logged=max(read_history(local.logs), default=0))
             trim_history(local.logs, resume.episode)
+    elif launcher_rank() == 0:  # episode 1 again: the episodes a killed session ran before its first save, or
+        trim_history(local.logs, 0)  # the run started over, keep one row each
+        if cfg.ckpt_path is None:
+            forget_wandb_run(local.logs)  # started over deliberately: a new W&B run
     keep_debug_log()
     return task_of(cfg.task)(cfg, local, remote, resume, source)

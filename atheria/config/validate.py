@@ -94,6 +94,10 @@ def validate(cfg: DictConfig) -> None:
             f"seconds, e.g. $(date +%s): finite and not in the future (now {time.time():.0f})")
     require(cfg, "run.keep_best", positive_int, "a positive integer")
     require(cfg, "run.media_every", non_negative_int, "an integer >= 0 (0 = only at each session's end)")
+    if OmegaConf.select(cfg, "logger.csv._target_") != "atheria.loggers.HistoryCSVLogger":
+        raise ConfigError("logger.csv is the run's history (metrics.csv: resumes, `atheria status`, plots and the "
+                          "report read it) and cannot be removed or replaced; accepted: logger=wandb, "
+                          "logger=tensorboard or logger=[wandb,tensorboard] beside it")
     if "wandb" in cfg.logger:
         require(cfg, "logger.wandb.log_checkpoints", lambda v: isinstance(v, bool), "true or false")
     require(cfg, "run.smoothing", fraction, "a fraction in (0, 1]")

@@ -1,11 +1,13 @@
-"""What a dashboard shows of a run, read back with W&B's (offline, in this process) and TensorBoard's own readers:
+"""What a dashboard shows of a run, read back from W&B's offline run file and with TensorBoard's own reader:
 the composed config, tags, `episode` as W&B's x-axis, the run summary (how the session ended, its key figures, the
 smoothed loss's minimum), TensorBoard's hparams panel and summary text."""
 import csv
 import sys
+from types import SimpleNamespace
 
 import pytest
 
+from tests import wandb_offline
 from tests.helpers import train_in_process
 
 NAME = "UNET_8ch_D4"
@@ -16,18 +18,8 @@ def test_the_config_tags_and_summary_reach_wandb_and_tensorboard(tmp_path, monke
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    from atheria import loggers
-
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    seen, finish_runs = [], loggers.finish_runs
-
-    def spy(session_loggers, failed):  # W&B's run object as the session ends it, read before it is finished
-        (run,) = [lg.experiment for lg in session_loggers if isinstance(lg, loggers.AtheriaWandbLogger)]
-        seen.append((run.id, list(run.tags), dict(run.config), dict(run.summary), failed))
-        finish_runs(session_loggers, failed)
-
-    monkeypatch.setattr(loggers, "finish_runs", spy)
     assert train_in_process(tmp_path, "logger=[tensorboard,wandb]", "run.total_episodes=6", "run.eval_every=4",
                             "run.eval_episodes=2") == 0
     assert wandb.run is None  # the session ended its W&B run: a later one in this process starts its own
@@ -35,15 +27,19 @@ def test_the_config_tags_and_summary_reach_wandb_and_tensorboard(tmp_path, monke
     with open(logs / "metrics.csv", newline="") as f:
         smooth = [float(r["train/loss_smooth"]) for r in csv.DictReader(f) if r.get("train/loss_smooth")]
 
-    ((run_id, tags, config, summary, failed),) = seen
-    assert run_id == (logs / "wandb_id.txt").read_text().strip() and not failed
+    (run,) = wandb_offline.runs(logs)  # what W&B wrote to its offline run file
+    run_id, tags, config = wandb_offline.run_info(run)
+    assert run_id == (logs / "wandb_id.txt").read_text().strip()
     assert tags == ["unet", "preset:quick", "platform:local"]
     assert config["run"]["preset"] == "quick" and config["model"]["arch"] == "unet"
     assert config["qca"]["grid_size"] == 8 and "lr" not in config  # the composed config, not the module's hparams
+    summary = wandb_offline.summary(run)
     assert summary["state"] == "completed" and summary["episode"] == 6 and summary["total_episodes"] == 6
     assert summary["best_checkpoint"] == "ep000004.ckpt"  # the one evaluated save
-    assert summary["train/loss_smooth"]["min"] == min(smooth)
+    assert summary["train/loss_smooth"]["min"] == pytest.approx(min(smooth), rel=1e-6)
     assert summary["gain_over_trivial_best"] == summary["qca/gain_over_trivial"]  # one evaluation: its figure
+    assert wandb_offline.x_axes(run) == {"*": "episode", "train/loss_smooth": "episode", "val/loss": "episode"}
+    assert wandb_offline.metric_episodes(wandb_offline.history(run)) == list(range(1, 7))
 
     events = EventAccumulator(str(logs / "tensorboard"))
     events.Reload()
@@ -121,3 +117,26 @@ def test_a_run_without_wandbs_logger_needs_no_wandb_at_the_end_of_a_session(tmp_
     with pytest.raises(ImportError):
         import wandb  # noqa: F401
     upload_best([CSVLogger(tmp_path)], str(tmp_path / "best-final.ckpt"), 3)  # found on a GPU machine without wandb
+
+
+def test_a_picture_reaches_wandb_at_its_episode_and_leaves_the_replay_marker_to_the_metrics(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from atheria.loggers import AtheriaWandbLogger, log_picture, log_rows
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    marker = tmp_path / "wandb_episode.txt"
+    marker.write_text("2")  # W&B got episodes 1 and 2 before a kill: this session replays them
+    logger = AtheriaWandbLogger(save_dir=str(tmp_path), name="x", id="abc", offline=True, marker=str(marker),
+                                logged_until=0)
+    picture = tmp_path / "picture.png"
+    Image.new("RGB", (4, 4)).save(picture)
+    trainer = SimpleNamespace(is_global_zero=True, loggers=[logger])
+    log_rows(trainer, [(2, {"train/loss": 1.0}), (3, {"train/loss": 1.0})])
+    log_picture([logger], "plots/live_loss", str(picture), 2)  # replayed: W&B has it
+    log_picture([logger], "plots/live_loss", str(picture), 9)  # drawn before episodes 4-9's rows reached W&B
+    assert marker.read_text() == "3"  # a kill now replays episodes 4-9, whose points W&B never got
+    logger.experiment.finish()
+    rows = wandb_offline.history(*wandb_offline.runs(tmp_path))
+    assert wandb_offline.metric_episodes(rows) == [3]
+    assert wandb_offline.picture_episodes(rows, "plots/live_loss") == [9]

@@ -5,6 +5,7 @@ import csv
 import pytest
 from PIL import Image
 
+from tests import wandb_offline
 from tests.helpers import train_in_process
 
 NAME = "UNET_8ch_D4"
@@ -39,6 +40,9 @@ def test_rollouts_reach_the_media_folder_tensorboard_and_wandb_at_their_episodes
     (run,) = (logs / "wandb").glob("offline-run-*")
     assert len(list(run.glob("files/media/images/media/rollout_*.png"))) == len(episodes)
     assert len(list(run.glob("files/media/videos/media/rollout_animation_*.gif"))) == len(episodes)
+    rows = wandb_offline.history(*wandb_offline.runs(logs))  # each at its own episode, W&B's x-axis
+    assert wandb_offline.picture_episodes(rows, "media/rollout") == episodes
+    assert wandb_offline.picture_episodes(rows, "media/rollout_animation") == episodes
 
 
 @pytest.mark.slow

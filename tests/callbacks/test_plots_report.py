@@ -15,6 +15,7 @@ from atheria.observe.history import read_history
 from atheria.observe.report import report_name
 from atheria.session.status import Status, write_status
 from atheria.storage.layout import Layout
+from tests import wandb_offline
 from tests.observe.synthetic import NAME, qca_rows, two_sessions
 
 
@@ -114,3 +115,6 @@ def test_the_plots_reach_tensorboard_and_wandb_as_pictures_at_their_episodes(tmp
     (run,) = (logs / "wandb").glob("offline-run-*")  # W&B's offline run keeps the pictures it was given
     pictures = {p.name.split("_")[0] + "_" + p.name.split("_")[1] for p in run.glob("files/media/images/plots/*.png")}
     assert pictures == {"live_loss", "training_summary"}
+    rows = wandb_offline.history(*wandb_offline.runs(logs))  # at the episodes TensorBoard has them at
+    assert wandb_offline.picture_episodes(rows, "plots/live_loss") == [step + 1 for step in live]
+    assert wandb_offline.picture_episodes(rows, "plots/training_summary") == [6]

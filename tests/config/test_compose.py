@@ -128,6 +128,10 @@ def test_the_optuna_search_composes_with_its_space():
      "run.media_every=-1 is invalid; accepted: an integer >= 0 (0 = only at each session's end)"),
     (("logger=wandb", "logger.wandb.log_checkpoints=yes"),
      "logger.wandb.log_checkpoints='yes' is invalid; accepted: true or false"),
+    *[((removal,), "logger.csv is the run's history (metrics.csv: resumes, `atheria status`, plots and the report "
+                   "read it) and cannot be removed or replaced; accepted: logger=wandb, logger=tensorboard or "
+                   "logger=[wandb,tensorboard] beside it")
+      for removal in ("~logger.csv", "logger.csv=null", "logger.csv._target_=lightning.pytorch.loggers.CSVLogger")],
 ])
 def test_the_dashboard_keys_are_checked(overrides, message):
     with pytest.raises(ConfigError) as err:

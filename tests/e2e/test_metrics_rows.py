@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import wandb_offline
 from tests.helpers import load, metrics, run_train, train_cmd, wait_for
 
 pytestmark = pytest.mark.slow
@@ -120,3 +121,49 @@ def test_kills_at_random_moments_leave_one_row_per_episode_and_one_point_per_epi
     assert [e.step for e in events.Scalars("train/loss")] == list(range(episodes))
     run_id = (logs / "wandb_id.txt").read_text().strip()  # one W&B run: every session's offline files under its id
     assert [p.name.rsplit("-", 1)[1] for p in (logs / "wandb").glob("offline-run-*")] == [run_id] * 4
+
+
+def test_a_kill_before_the_first_save_and_a_start_over_leave_one_row_and_one_point_per_episode(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    root = tmp_path / "out"
+    logs = root / "logs" / NAME
+    overrides = ("model=mlp", "run.save_every=1000", "run.plot_every=0", "run.media_every=0",
+                 "logger=[tensorboard,wandb]")
+
+    def tensorboard_steps():
+        events = EventAccumulator(str(logs / "tensorboard"))
+        events.Reload()
+        return [e.step for e in events.Scalars("train/loss")]
+
+    with open(tmp_path / "killed.log", "w") as out:
+        proc = subprocess.Popen(train_cmd(root, *overrides, "run.total_episodes=1000"), cwd=tmp_path, env=env(),
+                                stdout=out, stderr=out)
+    wait_for(lambda: proc.poll() is not None or newest_episode(root) >= 10, every=0.005)
+    assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert newest_episode(root) >= 10 and not list((root / "checkpoints" / NAME).glob("*.ckpt"))
+    run_id, handed = (logs / "wandb_id.txt").read_text(), int((logs / "wandb_episode.txt").read_text())
+
+    # The next session starts at episode 1 again (no checkpoint): its episodes replace the killed session's.
+    total = handed + 20
+    second = run_train(root, *overrides, f"run.total_episodes={total}")
+    assert second.returncode == 0 and "starting fresh" in second.stdout, second.stdout[-3000:]
+    assert rows_per_episode(root) == Counter(range(1, total + 1))
+    assert tensorboard_steps() == list(range(total))
+    assert (logs / "wandb_id.txt").read_text() == run_id  # one experiment, one W&B run
+    killed, resumed = [wandb_offline.metric_episodes(wandb_offline.history(run)) for run in wandb_offline.runs(logs)]
+    assert resumed == list(range(handed + 1, total + 1))  # W&B got the killed session's episodes up to `handed`
+    assert killed == list(range(1, len(killed) + 1)) and len(killed) <= handed  # (less what the kill cut from its
+    #                                                                             file): never a second point
+
+    # Started over deliberately: the history restarts, and W&B gets a new run whose points are not held back.
+    third = run_train(root, *overrides, "run.total_episodes=5", "ckpt_path=null")
+    assert third.returncode == 0 and "Starting fresh (ckpt_path=null)" in third.stdout, third.stdout[-3000:]
+    assert rows_per_episode(root) == Counter(range(1, 6))
+    assert tensorboard_steps() == list(range(5))
+    new_id = (logs / "wandb_id.txt").read_text()
+    assert new_id != run_id
+    (newest,) = [run for run in wandb_offline.runs(logs) if run.name == f"run-{new_id}.wandb"]
+    assert wandb_offline.metric_episodes(wandb_offline.history(newest)) == [1, 2, 3, 4, 5]
