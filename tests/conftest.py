@@ -130,3 +130,21 @@ def small_disk(tmp_path):
         pytest.skip("cannot mount a tmpfs here (needs root and mount permission)")
     yield disk
     subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.fixture
+def budget_ends_at(monkeypatch):
+    """{"step": N}: the session's budget runs out at episode N (the decision forced; the stop that follows is the
+    real one, its validation and final save included)."""
+    at: dict = {"step": None}
+    from atheria.session.guard import SessionGuard
+    from atheria.session.outcome import SessionState
+
+    reason = SessionGuard.reason
+
+    def forced(self, step, total):
+        why = reason(self, step, total)
+        return SessionState.STOPPED_BUDGET if why is None and at["step"] is not None and step >= at["step"] else why
+
+    monkeypatch.setattr(SessionGuard, "reason", forced)
+    return at

@@ -1,7 +1,8 @@
-"""Held-out evaluation at checkpoint saves, off the training thread on an accelerator: a copy of the law as of a
-save's episode is scored on a background thread while training goes on, and the checkpoint saved there is ranked
-once its figures arrive. On the CPU it runs at its save, on the training thread: a second thread there only
-competes for the same cores (bench/evaluation.py measures both). Lightning's validation loop runs on the training
+"""Held-out evaluation at checkpoint saves, off the training thread on an accelerator (one process): a copy of the
+law as of a save's episode is scored on a background thread while training goes on, and the checkpoint saved there
+is ranked once its figures arrive. On the CPU, and under DDP, it runs at its save, on the training thread: on the
+CPU a second thread only competes for the same cores (bench/evaluation.py measures both); under DDP the ranks rank
+each checkpoint together. Lightning's validation loop runs on the training
 thread, after every on_train_batch_end hook, so a ModelCheckpoint ranking by a validation metric would both wait for
 it and score each checkpoint by the previous evaluation; and a value logged with `self.log` from a hook is repeated
 in every later row of the epoch, so the figures go to the loggers directly, once, at their episode."""
@@ -21,10 +22,17 @@ from atheria.loggers import log_rows
 Scores = dict[str, float]
 
 
+def in_background(device: torch.device, processes: int) -> bool:
+    """Whether an evaluation runs beside training: on an accelerator, in a run of one process. Under DDP every rank
+    ranks a checkpoint in step with the others (Lightning's top-k decision is a collective): figures arriving at
+    different episodes on different ranks would leave them waiting on each other."""
+    return device.type != "cpu" and processes == 1
+
+
 class HeldOutEvaluation(Callback):
     """At the first checkpoint save (every `save_every` episodes) at or past each multiple of `every` episodes, takes
     the module's `evaluator()` (a function scoring a copy of the law as it is now: metric name -> float) and runs it
-    on a background thread, one at a time (`background`: None on an accelerator only, else always or never).
+    on a background thread, one at a time (`background`: None when `in_background`, else always or never).
     `finished(trainer)` hands the figures that have arrived, each logged at its episode and noted in the run's
     history, to the checkpoint callback that ranks the checkpoint saved there (`evaluating(step)`: an evaluation of
     that episode was started and not yet handed over). A stop and the end of training wait for the evaluation in
@@ -61,8 +69,8 @@ class HeldOutEvaluation(Callback):
         log_rows(trainer, [(step, scores)])
         self._arrived.append((step, scores))
 
-    def _start(self, step: int, evaluate: Callable[[], Scores], device: torch.device) -> None:
-        if not (self.background if self.background is not None else device.type != "cpu"):
+    def _start(self, step: int, evaluate: Callable[[], Scores], device: torch.device, processes: int) -> None:
+        if not (self.background if self.background is not None else in_background(device, processes)):
             done: Future[Scores] = Future()
             done.set_result(evaluate())
             self._running = (step, done)
@@ -78,7 +86,7 @@ class HeldOutEvaluation(Callback):
         if step % self.save_every == 0 and step // self.every > self.last // self.every:
             self._collect(trainer, wait=True)  # one at a time: the one before is done long since, as a rule
             self.last = step
-            self._start(step, pl_module.evaluator(), pl_module.device)  # type: ignore[operator]
+            self._start(step, pl_module.evaluator(), pl_module.device, trainer.world_size)  # type: ignore[operator]
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

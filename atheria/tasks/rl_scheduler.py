@@ -13,15 +13,18 @@ from omegaconf import DictConfig, OmegaConf
 from atheria.checks import fraction, is_number, non_negative_int, positive_int, positive_number, require
 from atheria.errors import ConfigError
 from atheria.families.lm import LM
+from atheria.observe.report import report_name
 from atheria.resume import Resume
 from atheria.rl.names import ALGOS
 from atheria.session.kit import build_kit
 from atheria.session.outcome import Outcome, SessionState, final_words
 from atheria.session.shelf import LAST
+from atheria.session.status import utc_iso
+from atheria.storage.atomic import write_bytes_atomic
 from atheria.storage.layout import Layout
 from atheria.storage.paths import is_remote
 from atheria.sweeps import mark_budget_spent
-from atheria.tasks import session_settings, where, write_config
+from atheria.tasks import launch_command, session_settings, where, write_config
 
 if TYPE_CHECKING:
     from atheria.rl.loop import Scheduler
@@ -125,7 +128,10 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
         checkpoints.save_last(scheduler.checkpoint())
         guard.end(step, reason)
         guard.write_status(step, last_checkpoint=last, force=True)
-        checkpoints.finish(step)
+        report = _report(cfg, final_words(reason, step, total, unit="step", signal=guard.signal_name),
+                         step >= total, scheduler)
+        write_bytes_atomic(os.path.join(local.logs, report_name(cfg.name)), report.encode())
+        checkpoints.finish(step)  # the final mirror: the report goes with it
     except Exception as exc:
         guard.end(algo.num_timesteps, SessionState.FAILED, error=type(exc).__name__)
         guard.write_status(algo.num_timesteps, last_checkpoint=last, force=True)
@@ -145,26 +151,67 @@ def run(cfg: DictConfig, local: Layout, remote: Optional[Layout], resume: Option
     return Outcome(0, -max(rewards) if rewards else None)
 
 
+def _comparison(scheduler: Scheduler) -> list[tuple[str, float]]:
+    """The agent's latest evaluation reward, then every constant action's and random actions', all on the same
+    episodes; empty before the first evaluation."""
+    s, b = scheduler.scheduled, scheduler.baselines
+    if s.reward is None:
+        return []
+    rows = [(f"agent (step {s.step})", s.reward)]
+    if b:
+        rows += [(f"always {name.upper()}", b[name]) for name in b["per_decision"]] + [("random", b["random"])]
+    return rows
+
+
+def _verdict(scheduler: Scheduler) -> list[str]:
+    """Whether the agent beats the best constant action, and what a decision changes in the reward's units."""
+    s, b = scheduler.scheduled, scheduler.baselines
+    if s.reward is None or not b:
+        return []
+    constant = {name: b[name] for name in b["per_decision"]}
+    best = max(constant, key=constant.__getitem__)
+    text, phi, w = b["per_decision"]["text"]["ce"], b["per_decision"]["phi"]["shortfall"], scheduler.cfg.rl.reward
+    return [f"the agent beats the best constant action ({best.upper()}) by {s.reward - constant[best]:.4f}"
+            if s.reward > constant[best] else f"the agent does not beat the best constant action ({best.upper()})",
+            f"A decision here: always TEXT changes the probe's cross-entropy by {text:+.4g} nats, always PHI the Φ "
+            f"shortfall by {phi:+.4g} (the units of the reward: rl.reward.text_nats={w.text_nats}, "
+            f"rl.reward.phi_units={w.phi_units})."]
+
+
 def _compare(scheduler: Scheduler) -> None:
     """The agent's latest evaluation reward next to every constant action's and random actions' on the same
     episodes, and whether it beats the best constant action."""
-    s, n = scheduler.scheduled, scheduler.cfg.rl.n_eval_episodes
-    if s.reward is None:
+    rows, verdict = _comparison(scheduler), _verdict(scheduler)
+    if not rows:
         print("No evaluation yet (every rl.eval_freq steps): nothing to compare.")
         return
-    line = f"Evaluation reward, mean of {n} episodes: agent {s.reward:.4f} (at step {s.step})"
-    b = scheduler.baselines
-    if b:
-        constant = {name: b[name] for name in b["per_decision"]}
-        best = max(constant, key=constant.__getitem__)
-        line += ", " + ", ".join(f"always {name.upper()} {value:.4f}" for name, value in constant.items())
-        line += f", random {b['random']:.4f}; "
-        line += (f"the agent beats the best constant action ({best.upper()}) by {s.reward - constant[best]:.4f}"
-                 if s.reward > constant[best] else
-                 f"the agent does not beat the best constant action ({best.upper()})")
-    print(line + ".")
-    if b:
-        text, phi, w = b["per_decision"]["text"]["ce"], b["per_decision"]["phi"]["shortfall"], scheduler.cfg.rl.reward
-        print(f"A decision here: always TEXT changes the probe's cross-entropy by {text:+.4g} nats, always PHI the Φ "
-              f"shortfall by {phi:+.4g} (the units of the reward: rl.reward.text_nats={w.text_nats}, "
-              f"rl.reward.phi_units={w.phi_units}).")
+    n = scheduler.cfg.rl.n_eval_episodes
+    figures = ", ".join(f"{label} {value:.4f}" for label, value in rows).replace("agent (step", "agent (at step", 1)
+    print(f"Evaluation reward, mean of {n} episodes: {figures}" + (f"; {verdict[0]}." if verdict else "."))
+    if verdict:
+        print(verdict[1])
+
+
+def _report(cfg: DictConfig, outcome: str, complete: bool, scheduler: Scheduler) -> str:
+    """{name}_REPORT.md of a scheduler session: how it ended, the agent beside every constant action and random
+    actions, the files, and the command that continues it."""
+    from atheria.rl.evaluation import BASELINES_NAME
+
+    rows, verdict = _comparison(scheduler), _verdict(scheduler)
+    lines = [f"# {cfg.name}: RL scheduler report", "", f"Written {utc_iso()}.", "", "## Outcome", "", outcome, "",
+             "## The agent beside every constant action", ""]
+    if rows:
+        lines += [f"Evaluation reward, mean of {cfg.rl.n_eval_episodes} episodes, the same for every policy "
+                  "(higher is better):", "", "| policy | reward |", "|---|---|",
+                  *[f"| {label} | {value:.4f} |" for label, value in rows], ""]
+        lines += [verdict[0][0].upper() + verdict[0][1:] + ". A schedule that does not beat it has learned nothing "
+                  "a fixed loss weighting would not give.", "", verdict[1], ""] if verdict else []
+    else:
+        lines += ["No evaluation yet (every `rl.eval_freq` steps): nothing to compare.", ""]
+    lines += ["## Files", "", "- `progress.csv`: a row per rollout and per evaluation",
+              f"- `{BASELINES_NAME}`: every constant action's and random actions' evaluation reward",
+              "- the checkpoints: `last.ckpt`, the best `rl.keep_best` evaluations, `best-final.ckpt`", "",
+              "## How to resume", "", "The run is complete. To train further, raise `rl.timesteps` and run the command "
+              "again:" if complete else "Run the same command again; it continues from the newest valid checkpoint:",
+              "", f"    {launch_command(cfg)}", ""]
+    return "\n".join(lines)

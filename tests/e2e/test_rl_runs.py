@@ -3,6 +3,7 @@ session continues the agent's step count with the hyperparameters it is given.""
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -56,6 +57,14 @@ def test_budget_stop_then_a_resume_with_a_new_lr_continues_the_steps(tmp_path, c
     assert "Evaluation reward, mean of 1 episodes: agent" in resumed.stdout
     assert all(f"always {a}" in resumed.stdout for a in ("TEXT", "PHI", "MIXED")) and "best constant action (" in \
         resumed.stdout
+    report = (root / "logs" / NAME / f"{NAME}_REPORT.md").read_text()  # the same comparison, kept with the run
+    console = re.search(r"agent \(at step (\d+)\) ([-\d.]+), always TEXT ([-\d.]+), always PHI ([-\d.]+), "
+                        r"always MIXED ([-\d.]+), random ([-\d.]+)", resumed.stdout).groups()
+    table = re.findall(r"^\| (agent \(step \d+\)|always \w+|random) \| ([-\d.]+) \|$", report, re.M)
+    assert table == [(f"agent (step {console[0]})", console[1]), ("always TEXT", console[2]),
+                     ("always PHI", console[3]), ("always MIXED", console[4]), ("random", console[5])]
+    assert f"Completed {total}/{total} steps" in report and "best constant action (" in report
+    assert f"rl.timesteps={total}" in report.rstrip().splitlines()[-1] and "The run is complete" in report
     last = load(root / "checkpoints" / NAME / "last.ckpt")
     assert last["global_step"] == total and last["agent"]["num_timesteps"] == total
     assert status(root)["state"] == "completed"

@@ -8,8 +8,6 @@ import pytest
 import torch
 
 from atheria.runner import train
-from atheria.session.guard import SessionGuard
-from atheria.session.outcome import SessionState
 from tests.helpers import compose, load, tiny_lm, write_corpus
 
 NAME = "GPT2_LoRA_r4"
@@ -47,21 +45,6 @@ def test_checkpoints_are_ranked_by_the_validation_loss_of_their_own_episode_acro
     assert 30 in first  # the run's last episode, a stop: ranked after its validation, and last.ckpt renewed as a
     assert os.path.samefile(ckpts / "last.ckpt", ckpts / "ep000030.ckpt")  # link to the ranked file
     session(60)  # continues from 30: the ranking goes on with the first session's files
-
-
-@pytest.fixture
-def budget_ends_at(monkeypatch):
-    """{"step": N}: the session's budget runs out at episode N (the decision forced; the stop that follows is the
-    real one, its validation and final save included)."""
-    at: dict = {"step": None}
-    reason = SessionGuard.reason
-
-    def forced(self, step, total):
-        why = reason(self, step, total)
-        return SessionState.STOPPED_BUDGET if why is None and at["step"] is not None and step >= at["step"] else why
-
-    monkeypatch.setattr(SessionGuard, "reason", forced)
-    return at
 
 
 @pytest.mark.parametrize("stop", [8, pytest.param(9, marks=pytest.mark.slow)], ids=["at-a-save", "between-saves"])

@@ -41,3 +41,19 @@ def test_key_metric_is_the_one_passed_and_a_note_when_it_is_not_logged(tmp_path)
     assert imread(tmp_path / "empty.png").ndim == 3
     live = live_figure(qca_rows(5), NAME)
     assert len(live.axes) == 1 and live.get_suptitle() == f"{NAME}: episode 5"
+
+
+def test_the_loss_panel_shows_the_held_out_loss_beside_a_dashed_line_per_trivial_baseline():
+    from atheria.observe.baselines import Baselines
+
+    rows = qca_rows()
+    for row in rows[9::10]:
+        row["val/loss"] = row["train/loss"] / 2
+    baselines = Baselines("val/loss", {"zero law": 0.2322, "uniform law": 0.2293}, 4, "qca/gain_over_trivial")
+    ax = summary_figure(rows, [], NAME, QCA.key_metric, baselines).axes[0]
+    assert ax.get_title() == "loss, and held-out loss beside trivial baselines"
+    dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert [(line.get_label(), list(line.get_ydata())) for line in dashed] == [
+        ("zero law: 0.2322", [0.2322, 0.2322]), ("uniform law: 0.2293", [0.2293, 0.2293])]
+    (held,) = [line for line in ax.lines if line.get_label() == "val/loss (held out)"]
+    assert list(held.get_xdata()) == [r["episode"] for r in rows[9::10]] and held.get_marker() == "o"

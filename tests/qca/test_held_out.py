@@ -122,13 +122,14 @@ def test_the_evaluation_runs_beside_training_and_a_checkpoint_it_does_not_place_
     from atheria.callbacks.evaluation import HeldOutEvaluation
     from atheria.modules import qca
 
-    evaluations, steps = [], []
+    evaluations, steps, scored = [], [], []
 
     def slow_mean_terms(law, states, scoring):  # a slow evaluation: training must not wait for it
         began = time.monotonic()
         time.sleep(0.5)
         out = mean_terms(law, states, scoring)
         evaluations.append((threading.current_thread().name, began, time.monotonic()))
+        scored.append({k: v.clone() for k, v in law.state_dict().items()})  # the weights it scored
         return out
 
     def training_step(self, batch, batch_idx):
@@ -155,6 +156,9 @@ def test_the_evaluation_runs_beside_training_and_a_checkpoint_it_does_not_place_
     best = min(evaluated, key=evaluated.get)
     assert [p.name for p in checkpoints.glob("ep*.ckpt")] == [f"ep{int(best):06d}.ckpt"]  # the other two removed
     assert load(checkpoints / "best-final.ckpt")["global_step"] == best
+    saved = load(checkpoints / "best-final.ckpt")["state_dict"]  # the copy scored is the law as of its episode
+    weights = scored[sorted(evaluated).index(best)]
+    assert all(torch.equal(saved[f"law.{k}"], v) for k, v in weights.items()) and weights
     assert load(checkpoints / "last.ckpt")["global_step"] == 12
     manifest = json.loads((checkpoints / "latest.json").read_text())
     assert sorted(manifest["files"]) == sorted(p.name for p in checkpoints.iterdir() if p.suffix == ".ckpt")
@@ -183,3 +187,44 @@ def test_a_resume_removes_a_checkpoint_whose_figures_never_arrived_and_ranks_one
     assert "ep000008.ckpt" not in manifest["files"] and "ep000006.ckpt" in manifest["files"]
     best = load(checkpoints / "best-final.ckpt")["global_step"]
     assert best == 4  # ep000006.ckpt holds episode 4's state, ranked best by the figures metrics.csv gave episode 6
+
+
+def test_an_evaluation_runs_in_the_background_only_on_an_accelerator_in_a_run_of_one_process():
+    from atheria.callbacks.evaluation import in_background
+
+    assert in_background(torch.device("cuda", 0), 1)
+    assert not in_background(torch.device("cpu"), 1)  # a second thread competes for the same cores
+    assert not in_background(torch.device("cuda", 0), 2)  # DDP: the ranks rank each checkpoint together
+
+
+def test_a_budget_stop_waits_for_the_evaluation_in_flight_and_the_next_session_does_not_repeat_it(
+        tmp_path, monkeypatch, budget_ends_at):
+    from atheria.callbacks.evaluation import HeldOutEvaluation
+    from atheria.modules import qca
+
+    threads = []
+
+    def slow_mean_terms(law, states, scoring):  # still running when the stop comes
+        time.sleep(1.0)
+        threads.append(threading.current_thread().name)
+        return mean_terms(law, states, scoring)
+
+    monkeypatch.setattr(qca, "mean_terms", slow_mean_terms)
+    monkeypatch.setattr(HeldOutEvaluation, "__init__", partialmethod(HeldOutEvaluation.__init__, background=True))
+    settings = ("run.save_every=2", "run.eval_every=4", "run.eval_episodes=2", "run.keep_best=1")
+    budget_ends_at["step"] = 4  # the stop at the evaluated save: its evaluation has just begun
+    assert train_in_process(tmp_path, "run.total_episodes=8", *settings) == 0
+    logs, checkpoints = tmp_path / "logs" / NAME, tmp_path / "checkpoints" / NAME
+    assert json.loads((logs / "status.json").read_text())["state"] == "stopped-budget"
+    assert threads == ["atheria-evaluation_0"]
+    rows = list(csv.DictReader(open(logs / "metrics.csv", newline="")))
+    assert [float(r["episode"]) for r in rows if r.get("val/loss")] == [4.0]  # its figures before the session ended
+    assert [p.name for p in checkpoints.glob("ep*.ckpt")] == ["ep000004.ckpt"]  # ranked, kept
+    assert load(checkpoints / "best-final.ckpt")["global_step"] == 4
+    assert "ep000004.ckpt" in json.loads((checkpoints / "latest.json").read_text())["files"]
+
+    budget_ends_at["step"] = None
+    assert train_in_process(tmp_path, "run.total_episodes=8", *settings) == 0
+    rows = list(csv.DictReader(open(logs / "metrics.csv", newline="")))
+    assert [float(r["episode"]) for r in rows if r.get("val/loss")] == [4.0, 8.0]  # 4 not evaluated again
+    assert len(threads) == 2

@@ -98,10 +98,11 @@ def test_manifest_moves_only_after_every_file_is_up(tmp_path) -> None:
 
 
 def test_a_remote_that_stays_down_warns_once_and_never_blocks(tmp_path) -> None:
-    # Each remote call takes 0.2 s, so a failing job waits over a second: a submit that waited on the remote even once
-    # would take a fifth of that, while freezing the checkpoint takes milliseconds even on a loaded machine (with
-    # 0.02 s calls, CI's load once made a submit 36 ms against a 9 ms bound).
-    remote = faulty_remote(tmp_path, fail_always=True, latency=0.2)
+    # Each remote call takes 0.5 s, so a failing job waits about 3 s: a submit that waited on the remote even once
+    # would take a sixth of that, while freezing the checkpoint takes milliseconds on a quiet machine (with 0.02 s
+    # calls, CI's load once made a submit 36 ms against a 9 ms bound; with 0.2 s calls, a fast suite beside two
+    # other test runs made one 218 ms against 126 ms).
+    remote = faulty_remote(tmp_path, fail_always=True, latency=0.5)
     local = tmp_path / "local"
     said: list[str] = []
     mirror = Mirror(str(local), remote.url, retries=2, backoff=0.02, say=said.append)
