@@ -273,7 +273,7 @@ def upload_best(loggers: Sequence[Any], path: str, episode: int) -> None:
     import wandb
 
     for logger in asked:
-        name = re.sub(r"[^\w.-]", "-", f"{logger.name}-best")
+        name = re.sub(r"[^\w.-]", "-", f"{logger.experiment.name}-best")  # the experiment's (logger.name: project)
         artifact = wandb.Artifact(name, type="model", metadata={"episode": episode})
         artifact.add_file(path, name=os.path.basename(path))
         logger.experiment.log_artifact(artifact, aliases=["best", "latest", f"ep{episode}"])

@@ -89,3 +89,10 @@ def x_axes(run: Path) -> dict[str, str]:
     """Each define_metric's name (or glob) and the metric W&B plots it against."""
     return {(r.metric.name or r.metric.glob_name): r.metric.step_metric for r in records(run)
             if r.WhichOneof("record_type") == "metric" and r.metric.step_metric}
+
+
+def artifacts(run: Path) -> list[dict[str, Any]]:
+    """Each artifact the run logged: name, type, aliases, metadata and the files in it."""
+    return [{"name": a.name, "type": a.type, "aliases": sorted(a.aliases), "metadata": json.loads(a.metadata or "{}"),
+             "files": [e.path for e in a.manifest.contents]}
+            for a in (r.artifact for r in records(run) if r.WhichOneof("record_type") == "artifact")]

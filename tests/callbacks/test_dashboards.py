@@ -105,6 +105,10 @@ def test_best_final_goes_to_wandb_as_an_artifact_only_when_asked(tmp_path, monke
     best = (tmp_path / "checkpoints" / NAME / "best-final.ckpt").read_bytes()
     staged = [p for p in (tmp_path / "wandb-data").rglob("*") if p.is_file() and p.read_bytes() == best]
     assert len(staged) == (1 if upload else 0)
+    (run,) = wandb_offline.runs(tmp_path / "logs" / NAME)
+    artifact = {"name": f"{NAME}-best", "type": "model", "aliases": ["best", "ep4", "latest"],
+                "metadata": {"episode": 4}, "files": ["best-final.ckpt"]}  # once, named by the experiment
+    assert wandb_offline.artifacts(run) == ([artifact] if upload else [])
     assert "could not upload" not in capsys.readouterr().out
 
 
