@@ -152,8 +152,8 @@ def _session(cfg: DictConfig, local: Layout) -> Outcome:
         if launcher_rank() == 0:  # rank zero keeps the logs
             resume = replace(resume, logged=max(read_history(local.logs), default=0))
             trim_history(local.logs, resume.episode)
-    elif launcher_rank() == 0:  # episode 1 again: the episodes a killed session ran before its first save, or
-        trim_history(local.logs, 0)  # the run started over, keep one row each
+    elif launcher_rank() == 0:  # from episode 1 (no checkpoint yet, or ckpt_path=null): the episodes a killed
+        trim_history(local.logs, -1)  # session ran before its first save run again, and keep one row each
         if cfg.ckpt_path is None:
             forget_wandb_run(local.logs)  # started over deliberately: a new W&B run
     keep_debug_log()

@@ -59,15 +59,16 @@ def write_csv_atomic(path: str, fieldnames: Sequence[str], rows: list[dict[str, 
 
 def trim_history(logs_dir: str, episode: int) -> int:
     """Remove from metrics.csv, atomically, the rows of episodes after `episode`, the checkpoint a run resumes from:
-    they ran before a kill, were never saved, and are about to run again, so every episode keeps one row. Rows that
-    name no episode stay. Returns how many rows went."""
+    they ran before a kill, were never saved, and are about to run again, so every episode keeps one row (-1: every
+    row of an episode, 0's before-training figures too, for a run starting at episode 1 again). Rows that name no
+    episode stay. Returns how many rows went."""
     path = os.path.join(logs_dir, METRICS_NAME)
     if not os.path.isfile(path):
         return 0
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-    kept = [row for row in rows if (_episode_of(row) or 0) <= episode]
+    kept = [row for row in rows if (_episode_of(row) is None or _episode_of(row) <= episode)]
     if len(kept) < len(rows):
         write_csv_atomic(path, reader.fieldnames or [], kept)
     return len(rows) - len(kept)

@@ -186,7 +186,7 @@ def _compare(scheduler: Scheduler) -> None:
         print("No evaluation yet (every rl.eval_freq steps): nothing to compare.")
         return
     n = scheduler.cfg.rl.n_eval_episodes
-    figures = ", ".join(f"{label} {value:.4f}" for label, value in rows).replace("agent (step", "agent (at step", 1)
+    figures = ", ".join(f"{label} {value:.4f}" for label, value in rows)
     print(f"Evaluation reward, mean of {n} episodes: {figures}" + (f"; {verdict[0]}." if verdict else "."))
     if verdict:
         print(verdict[1])

@@ -58,7 +58,7 @@ def test_budget_stop_then_a_resume_with_a_new_lr_continues_the_steps(tmp_path, c
     assert all(f"always {a}" in resumed.stdout for a in ("TEXT", "PHI", "MIXED")) and "best constant action (" in \
         resumed.stdout
     report = (root / "logs" / NAME / f"{NAME}_REPORT.md").read_text()  # the same comparison, kept with the run
-    console = re.search(r"agent \(at step (\d+)\) ([-\d.]+), always TEXT ([-\d.]+), always PHI ([-\d.]+), "
+    console = re.search(r"agent \(step (\d+)\) ([-\d.]+), always TEXT ([-\d.]+), always PHI ([-\d.]+), "
                         r"always MIXED ([-\d.]+), random ([-\d.]+)", resumed.stdout).groups()
     table = re.findall(r"^\| (agent \(step \d+\)|always \w+|random) \| ([-\d.]+) \|$", report, re.M)
     assert table == [(f"agent (step {console[0]})", console[1]), ("always TEXT", console[2]),

@@ -30,3 +30,9 @@ def test_trim_history_drops_the_episodes_after_the_resumed_checkpoint_atomically
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]  # no temp file left beside it
     assert trim_history(str(tmp_path), 2) == 0 and rows(tmp_path) == kept  # nothing past episode 2: untouched
     assert trim_history(str(tmp_path / "none"), 2) == 0  # a run that never wrote metrics
+
+
+def test_a_run_starting_at_episode_1_again_keeps_only_the_rows_that_name_no_episode(tmp_path):
+    (tmp_path / "metrics.csv").write_text(KILLED)
+    assert trim_history(str(tmp_path), -1) == 7  # the baseline validation's episode-0 row too: it runs again
+    assert [(r["episode"], r["step"]) for r in rows(tmp_path)] == [("", "")]
