@@ -121,6 +121,9 @@ def test_kills_at_random_moments_leave_one_row_per_episode_and_one_point_per_epi
     assert [e.step for e in events.Scalars("train/loss")] == list(range(episodes))
     run_id = (logs / "wandb_id.txt").read_text().strip()  # one W&B run: every session's offline files under its id
     assert [p.name.rsplit("-", 1)[1] for p in (logs / "wandb").glob("offline-run-*")] == [run_id] * 4
+    sent = [e for run in wandb_offline.runs(logs) for e in wandb_offline.metric_episodes(wandb_offline.history(run))]
+    assert sent == sorted(set(sent)) and sent[-1] == episodes  # never a second point: a kill costs W&B at most the
+    #                                                            points its service had not written yet
 
 
 def test_a_kill_before_the_first_save_and_a_start_over_leave_one_row_and_one_point_per_episode(tmp_path):
