@@ -68,7 +68,7 @@ def trim_history(logs_dir: str, episode: int) -> int:
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-    kept = [row for row in rows if (_episode_of(row) is None or _episode_of(row) <= episode)]
+    kept = [row for row in rows if (found := _episode_of(row)) is None or found <= episode]
     if len(kept) < len(rows):
         write_csv_atomic(path, reader.fieldnames or [], kept)
     return len(rows) - len(kept)
