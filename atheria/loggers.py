@@ -179,6 +179,14 @@ def check_wandb_login(loggers: Mapping[str, Any]) -> None:
 WANDB_ID, WANDB_MARKER = "wandb_id.txt", "wandb_episode.txt"
 
 
+def replace_text(path: str, text: str) -> None:
+    """Write a small file by renaming a sibling into place: a kill leaves the old text or the new, never an empty
+    file. Not fsynced (storage.atomic's writes are): it is rewritten every episode, and guards against kills."""
+    with open(path + ".new", "w") as f:
+        f.write(text)
+    os.replace(path + ".new", path)
+
+
 def forget_wandb_run(logs_dir: str) -> None:
     """An experiment started over (ckpt_path=null) gets a new W&B run: its old run keeps the old attempt's points,
     and the replay marker no longer holds back the new ones."""
@@ -201,7 +209,7 @@ def build_loggers(cfg: DictConfig, logs_dir: str, resume: Optional[Resume] = Non
         if key == "wandb":
             id_file = Path(logs_dir) / WANDB_ID
             if not id_file.exists():
-                id_file.write_text(secrets.token_hex(8))
+                replace_text(str(id_file), secrets.token_hex(8))
             extra = {"id": id_file.read_text().strip(), "resume": "allow"}
             if sweep_id():
                 extra["group"] = sweep_id()  # the jobs of one sweep, grouped in W&B
@@ -240,13 +248,12 @@ class AtheriaWandbLogger(WandbLogger):
             return
         if self.marker is not None and step is not None and step + 1 > self._marked:
             self._marked = step + 1
-            with open(self.marker, "w") as f:  # a kill mid-write leaves a file read_marker takes as 0
-                f.write(str(self._marked))
+            replace_text(self.marker, str(self._marked))  # a cut-short marker would let every point through again
         super().log_metrics(metrics, step)
 
 
 def read_marker(path: Optional[str]) -> int:
-    """The episode a W&B marker file names; 0 without one, or for a file a kill cut short."""
+    """The episode a W&B marker file names; 0 without one."""
     try:
         with open(path or "") as f:
             return int(f.read().strip())

@@ -144,3 +144,26 @@ def test_a_picture_reaches_wandb_at_its_episode_and_leaves_the_replay_marker_to_
     rows = wandb_offline.history(*wandb_offline.runs(tmp_path))
     assert wandb_offline.metric_episodes(rows) == [3]
     assert wandb_offline.picture_episodes(rows, "plots/live_loss") == [9]
+
+
+def test_the_marker_is_a_number_at_every_moment_a_kill_could_come(tmp_path):
+    """The W&B marker, rewritten every episode, read at thousands of moments while a real process rewrites it, and
+    after a SIGKILL: always a number. An empty file (CI saw one: open-then-write, killed between) reads as 0 and lets
+    every replayed point reach W&B a second time."""
+    import signal
+    import subprocess
+
+    marker = tmp_path / "wandb_episode.txt"
+    writer = ("import sys\nfrom atheria.loggers import replace_text\nreplace_text(sys.argv[1], '0')\n"
+              "print(flush=True)\nfor step in range(1, 10**9): replace_text(sys.argv[1], str(step))")
+    proc = subprocess.Popen([sys.executable, "-c", writer, str(marker)], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"\n"  # writing from now on
+        seen = [marker.read_text() for _ in range(20000)]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        proc.kill()
+    seen.append(marker.read_text())
+    assert all(text.isdigit() for text in seen), [text for text in seen if not text.isdigit()][:3]
+    assert int(seen[-1]) > int(seen[0])  # it was rewritten all along

@@ -37,21 +37,31 @@ def bucket(endpoint):
 
 def remote_step(endpoint, prefix: str) -> int | None:
     """The step of the bucket's latest.json after checking every file it names is there with its size, or, for a
-    reused name like last.ckpt uploaded again before the next manifest (the finder accepts it), a later step."""
+    reused name like last.ckpt uploaded again before the next manifest (the finder accepts it), a later step. A
+    file gone by the time it is checked must have been dropped by a newer manifest (the mirror deletes only what
+    the published one no longer names): the check starts again from that one."""
     import io
     import json
 
     fs = bucket(endpoint)
     ckpts = f"{GCS_BUCKET}/{prefix}/checkpoints/{MLP}"
-    try:
-        manifest = json.loads(fs.cat_file(f"{ckpts}/latest.json"))
-    except FileNotFoundError:
-        return None
-    for name, entry in manifest["files"].items():
-        if fs.info(f"{ckpts}/{name}")["size"] != entry["size"]:
-            newer = torch.load(io.BytesIO(fs.cat_file(f"{ckpts}/{name}")), map_location="cpu", weights_only=True)
-            assert newer["global_step"] > entry["step"], (name, entry)
-    return manifest["step"]
+    checked = None
+    while True:
+        try:
+            manifest = json.loads(fs.cat_file(f"{ckpts}/latest.json"))
+        except FileNotFoundError:
+            return None
+        assert checked is None or manifest["step"] > checked, (checked, manifest)  # a file went with no newer one
+        try:
+            for name, entry in manifest["files"].items():
+                if fs.info(f"{ckpts}/{name}")["size"] != entry["size"]:
+                    newer = torch.load(io.BytesIO(fs.cat_file(f"{ckpts}/{name}")), map_location="cpu",
+                                       weights_only=True)
+                    assert newer["global_step"] > entry["step"], (name, entry)
+            return manifest["step"]
+        except FileNotFoundError:
+            checked = manifest["step"]
+            fs.invalidate_cache()
 
 
 def episode_rows(root: Path) -> list[int]:
