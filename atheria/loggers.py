@@ -182,9 +182,11 @@ WANDB_ID, WANDB_MARKER = "wandb_id.txt", "wandb_episode.txt"
 def replace_text(path: str, text: str) -> None:
     """Write a small file by renaming a sibling into place: a kill leaves the old text or the new, never an empty
     file. Not fsynced (storage.atomic's writes are): it is rewritten every episode, and guards against kills."""
-    with open(path + ".new", "w") as f:
+    head, name = os.path.split(path)
+    sibling = os.path.join(head, f".{name}.new")  # hidden: the mirror leaves dot files alone
+    with open(sibling, "w") as f:
         f.write(text)
-    os.replace(path + ".new", path)
+    os.replace(sibling, path)
 
 
 def forget_wandb_run(logs_dir: str) -> None:

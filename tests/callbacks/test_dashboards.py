@@ -167,3 +167,4 @@ def test_the_marker_is_a_number_at_every_moment_a_kill_could_come(tmp_path):
     seen.append(marker.read_text())
     assert all(text.isdigit() for text in seen), [text for text in seen if not text.isdigit()][:3]
     assert int(seen[-1]) > int(seen[0])  # it was rewritten all along
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [marker.name]  # none to mirror
