@@ -19,8 +19,14 @@ class EventLog:
     def add(self, kind: str, episode: int, **detail: Any) -> None:
         """Record that `kind` happened at `episode`, with any JSON-able details."""
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"t": utc_iso(), "event": kind, "episode": episode, **detail}) + "\n")
+        line = json.dumps({"t": utc_iso(), "event": kind, "episode": episode, **detail}) + "\n"
+        with open(self.path, "ab+") as f:
+            end = f.seek(0, os.SEEK_END)
+            if end:
+                f.seek(end - 1)
+                if f.read(1) != b"\n":  # a kill cut the last line short: this one starts on its own line
+                    line = "\n" + line
+            f.write(line.encode())
 
 
 def read_events(logs_dir: str) -> list[dict[str, Any]]:

@@ -47,7 +47,7 @@ def test_a_missing_or_damaged_status_reads_as_none(tmp_path, content):
     assert read_status(str(tmp_path)) is None
 
 
-def test_events_are_appended_in_order_and_a_cut_off_line_is_skipped(tmp_path):
+def test_events_are_appended_in_order_and_a_cut_off_line_is_skipped_alone(tmp_path):
     logs_dir = str(tmp_path / "logs")
     assert read_events(logs_dir) == []
     log = EventLog(logs_dir)
@@ -55,7 +55,8 @@ def test_events_are_appended_in_order_and_a_cut_off_line_is_skipped(tmp_path):
     log.add("stop", 7, reason="completed")
     with open(os.path.join(logs_dir, EVENTS_NAME), "a") as f:
         f.write('{"t": "2000-01-01T00:00:00+00:00", "event": "mir')
+    EventLog(logs_dir).add("resume", 7)  # the next session's first event: not swallowed by the cut-off line
     events = read_events(logs_dir)
-    assert [(e["event"], e["episode"]) for e in events] == [("start", 0), ("stop", 7)]
+    assert [(e["event"], e["episode"]) for e in events] == [("start", 0), ("stop", 7), ("resume", 7)]
     assert events[0]["budget_hours"] == 2.0 and events[1]["reason"] == "completed"
     assert all(datetime.fromisoformat(e["t"]).tzinfo is not None for e in events)
