@@ -21,6 +21,7 @@ from typing_extensions import override
 
 from atheria.errors import ConfigError
 from atheria.observe.history import write_csv_atomic
+from atheria.storage.atomic import replace_text
 from atheria.sweeps import sweep_id
 
 if TYPE_CHECKING:
@@ -177,16 +178,6 @@ def check_wandb_login(loggers: Mapping[str, Any]) -> None:
 
 
 WANDB_ID, WANDB_MARKER = "wandb_id.txt", "wandb_episode.txt"
-
-
-def replace_text(path: str, text: str) -> None:
-    """Write a small file by renaming a sibling into place: a kill leaves the old text or the new, never an empty
-    file. Not fsynced (storage.atomic's writes are): it is rewritten every episode, and guards against kills."""
-    head, name = os.path.split(path)
-    sibling = os.path.join(head, f".{name}.new")  # hidden: the mirror leaves dot files alone
-    with open(sibling, "w") as f:
-        f.write(text)
-    os.replace(sibling, path)
 
 
 def forget_wandb_run(logs_dir: str) -> None:

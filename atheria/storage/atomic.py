@@ -44,6 +44,17 @@ def write_bytes_atomic(url: str, data: bytes) -> None:
         _replace_remote(fs, path, lambda target: fs.pipe_file(target, data))
 
 
+def replace_text(path: str, text: str) -> None:
+    """Write a small local file so that a kill leaves the old text or the new under its name, never an empty file:
+    write_bytes_atomic without its two fsyncs, for a file rewritten every episode (the W&B marker) that guards
+    against kills, not power loss. Its sibling has a fixed name, so kills leave at most one behind."""
+    head, name = os.path.split(path)
+    sibling = os.path.join(head, f".{name}.new")  # hidden: the mirror leaves dot files alone
+    with open(sibling, "w") as f:
+        f.write(text)
+    os.replace(sibling, path)
+
+
 def torch_bytes(obj: object) -> bytes:
     """obj as torch.save writes it. Serialised in memory, not streamed into the file: there a full disk would surface
     as torch's RuntimeError rather than the OSError that the disk-full stop reads."""

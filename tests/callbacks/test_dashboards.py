@@ -154,7 +154,7 @@ def test_the_marker_is_a_number_at_every_moment_a_kill_could_come(tmp_path):
     import subprocess
 
     marker = tmp_path / "wandb_episode.txt"
-    writer = ("import sys\nfrom atheria.loggers import replace_text\nreplace_text(sys.argv[1], '0')\n"
+    writer = ("import sys\nfrom atheria.storage.atomic import replace_text\nreplace_text(sys.argv[1], '0')\n"
               "print(flush=True)\nfor step in range(1, 10**9): replace_text(sys.argv[1], str(step))")
     proc = subprocess.Popen([sys.executable, "-c", writer, str(marker)], stdout=subprocess.PIPE)
     try:
