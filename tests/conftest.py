@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -26,12 +27,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    """Block until the server accepts connections; fail if it exits or never listens."""
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0, log: str = "") -> None:
+    """Block until the server accepts connections; fail if it exits (with the end of its output `log`, where it
+    wrote one) or never listens."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"gcp-storage-emulator exited with code {proc.returncode}")
+            said = open(log, errors="replace").read()[-2000:] if log else ""
+            raise RuntimeError(f"gcp-storage-emulator exited with code {proc.returncode}: {said}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return
@@ -42,7 +45,11 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> 
 
 class GcsEndpoint:
     """A real gcp-storage-emulator on a loopback port that keeps its objects on disk in `folder`, so a test can stop
-    it (an endpoint gone: connections refused) and start it again with the bucket as it was."""
+    it (an endpoint gone: connections refused) and start it again with the bucket as it was.
+
+    It is stopped with SIGINT, never SIGTERM: it rewrites its index of objects (`.meta`) in place on every upload,
+    and a SIGTERM that lands mid-rewrite leaves a cut index it cannot start from again (JSONDecodeError, exit 1).
+    On SIGINT it finishes the request in hand, then exits. The outage its client sees is the same: refused."""
 
     def __init__(self, folder: str) -> None:
         self.exe = shutil.which("gcp-storage-emulator")
@@ -54,17 +61,19 @@ class GcsEndpoint:
 
     def start(self) -> None:
         """Start serving (and wait until it listens)."""
-        self.proc = subprocess.Popen([self.exe, "start", "--host", "127.0.0.1", "--port", str(self.port),
-                                      "--default-bucket", GCS_BUCKET, "-q"], cwd=self.folder,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for_port(self.port, self.proc)
+        log = os.path.join(self.folder, "emulator.log")
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen([self.exe, "start", "--host", "127.0.0.1", "--port", str(self.port),
+                                          "--default-bucket", GCS_BUCKET, "-q"], cwd=self.folder,
+                                         stdout=out, stderr=subprocess.STDOUT)
+        _wait_for_port(self.port, self.proc, log=log)
 
     def stop(self) -> None:
         """Stop serving; the objects stay in the folder."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
