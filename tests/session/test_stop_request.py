@@ -39,8 +39,9 @@ def test_a_request_is_seen_in_either_dir_and_removed_from_both(tmp_path, request
     # Polled every second: both requests below are written well inside one interval, so no sweep falls between them
     # (at 0.05 s one could, and then found the first, cleared both, and the second was written after).
     requests = StopRequests([local, "nosuch://unreachable/logs", remote], every_s=1.0, say=said.append)
+    request_stop(local, by="earlier")  # left from before: the first sweep removes it and says so when it is done
     requests.start()
-    time.sleep(0.2)
+    wait_for(lambda: said, timeout=10)
     assert requests.request is None
     request_stop(local, by="laptop")
     request_stop(remote, by="laptop")
@@ -48,7 +49,7 @@ def test_a_request_is_seen_in_either_dir_and_removed_from_both(tmp_path, request
     requests.close()
     assert requests.request["by"] == "laptop" and requests.request["requested"]
     assert read_stop_request(local) is None and read_stop_request(remote) is None
-    assert said == []
+    assert len(said) == 1 and "earlier" in said[0] and "left from before" in said[0]
 
 
 def test_a_request_left_from_before_the_session_is_removed_not_honoured(tmp_path):
