@@ -1,6 +1,7 @@
 """Shared helpers for tests that run train.py in real subprocesses."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -100,6 +101,15 @@ def wait_for(predicate, timeout: float = 120.0, every: float = 0.1) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(every)
+
+
+def saved_step(ckpts: Path) -> int | None:
+    """The step of a checkpoint dir's latest.json (renamed into place, so whole whenever it is there), or None
+    before the first save."""
+    try:
+        return json.loads((ckpts / "latest.json").read_text())["step"]
+    except FileNotFoundError:
+        return None
 
 
 def fill(disk: Path) -> Path:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tests.conftest import GCS_BUCKET
-from tests.helpers import load, train_cmd, wait_for
+from tests.helpers import load, saved_step, train_cmd, wait_for
 
 pytestmark = pytest.mark.slow
 MLP = "MLP_8ch_D4"
@@ -79,33 +79,35 @@ SOAK = ("model=mlp", "qca.steps=12", f"run.total_episodes={EPISODES}", "run.save
 def test_twelve_kills_then_a_lost_disk_resume_from_the_bucket_with_the_uninterrupted_weights(tmp_path, gcs_endpoint):
     rng = random.Random(15)
     root, prefix = tmp_path / "out", "soak"
+    ckpts = root / "checkpoints" / MLP
     remote = (f"storage.remote=gs://{GCS_BUCKET}/{prefix}",)
     reference = start(tmp_path / "whole", {}, *SOAK, out=tmp_path / "whole.log")  # in parallel: 2 cores
-    resumed = 0
+    reached = 0  # the last save on the local disk when the session before was killed
     for i in range(12):
         log = tmp_path / f"kill{i:02d}.log"
-        pointer = root / "checkpoints" / MLP / "latest.json"
+        pointer = ckpts / "latest.json"
         before = pointer.stat().st_mtime_ns if pointer.exists() else 0
         proc = start(root, gcs_endpoint.env, *SOAK, *remote, out=log)
         # training has begun: this session saved once
         wait_for(lambda: proc.poll() is not None or (pointer.exists() and pointer.stat().st_mtime_ns != before),
                  timeout=120, every=0.01)
         if i % 2:  # in the middle of a checkpoint write
-            ckpts = root / "checkpoints" / MLP
             wait_for(lambda: proc.poll() is not None or any(".partial-" in n for n in os.listdir(ckpts)),
                      timeout=60, every=0.001)
-        else:
-            time.sleep(rng.uniform(0.0, 1.5))
+        else:  # a few episodes on (counted, not timed: a loaded machine trains slower), at a moment within one
+            goal = (saved_step(ckpts) or 0) + rng.randint(5, 12)
+            wait_for(lambda: proc.poll() is not None or (saved_step(ckpts) or 0) >= goal, timeout=120, every=0.01)
+            time.sleep(rng.uniform(0.0, 0.1))
         assert proc.poll() is None, f"session {i} ended before it could be killed: {log.read_text()[-2000:]}"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         found = re.search(r"Resuming from episode (\d+)", log.read_text())
-        if found:  # the episode count never goes backwards
-            assert int(found.group(1)) >= resumed, (i, log.read_text()[-2000:])
-            resumed = int(found.group(1))
-    assert resumed >= 40, resumed  # the kills were spread over the run
+        assert (int(found.group(1)) if found else 0) >= reached, (i, reached, log.read_text()[-2000:])  # none lost
+        reached = saved_step(ckpts) or 0
+    assert reached >= 30, reached  # six sessions went 5 to 12 episodes on each
     in_bucket = remote_step(gcs_endpoint, prefix)
-    assert in_bucket is not None and in_bucket >= 30, (in_bucket, resumed)  # the bucket kept up through the kills
+    # the bucket kept up through the kills (66 beside 71 in a quiet run: it lags by what an upload takes)
+    assert in_bucket is not None and in_bucket >= reached // 2, (in_bucket, reached)
 
     shutil.rmtree(root)  # a new machine: nothing local, the bucket alone
     final = subprocess.run(train_cmd(root, *SOAK, *remote), cwd=tmp_path, text=True, capture_output=True,

@@ -47,11 +47,12 @@ def _outputs(root):
 
 def test_budget_stop_then_completion_report_the_whole_history(tmp_path, capsys):
     root, remote = tmp_path / "out", tmp_path / "remote"
-    # In process (start-up is quick and steady here): a 36 s budget of which 26 s are used, so it stops at 90%
-    # (32.4 s) after some seconds of tiny episodes.
+    # In process (start-up is quick and steady here): a 36 s budget of which 20 s are used, so it stops at 90%
+    # (32.4 s) after some seconds of tiny episodes (12 s less start-up: room for 10 on a loaded machine, whose
+    # stop also comes earlier, as it keeps 1.25 times its slowest episode in reserve).
     code = train_in_process(root, "model=mlp", "run.total_episodes=100000", "run.save_every=10", "run.monitor_every=10",
                             "run.max_hours=0.01",
-                            f"run.session_start={time.time() - 26}", f"storage.remote={remote}")
+                            f"run.session_start={time.time() - 20}", f"storage.remote={remote}")
     out = capsys.readouterr().out
     assert code == 0
     assert out.count("no GPU") == 1 and "ep 1/100000 · no GPU · " in out and "\nep 10/100000 · RAM " in out
@@ -59,7 +60,7 @@ def test_budget_stop_then_completion_report_the_whole_history(tmp_path, capsys):
     rows = _resource_rows(root)
     assert [int(float(r["episode"])) for r in rows[:2]] == [1, 10]
     assert float(rows[0]["resources/ram_total_gb"]) == pytest.approx(psutil.virtual_memory().total / 2 ** 30)
-    assert rows[0]["resources/gpu_util"] == "nan" and 0 < float(rows[0]["resources/remaining_s"]) < 10
+    assert rows[0]["resources/gpu_util"] == "nan" and 0 < float(rows[0]["resources/remaining_s"]) < 16
 
     log, report, panels = _outputs(root)
     stopped = log["episodes"]["done"]

@@ -17,7 +17,7 @@ import atheria.storage.mirror as mirror_module
 from atheria.session.events import read_events
 from atheria.storage.atomic import sha256_file
 from tests import faults
-from tests.helpers import fill, load, run_train, train_cmd, train_in_process, wait_for
+from tests.helpers import fill, load, run_train, saved_step, train_cmd, train_in_process, wait_for
 
 pytestmark = pytest.mark.slow
 MLP = "MLP_8ch_D4"
@@ -148,7 +148,7 @@ def test_a_full_local_disk_stops_with_one_line_keeping_last_and_remote_valid(tmp
     run = ("model=mlp", "run.total_episodes=100000", "run.save_every=1", "run.sync_every=1", "run.monitor_every=0",
            f"storage.remote={remote}")
     proc = start(root, *run)
-    wait_for(lambda: (root / "checkpoints" / MLP / "ep000005.ckpt").exists(), timeout=120)
+    wait_for(lambda: (saved_step(root / "checkpoints" / MLP) or 0) >= 5, timeout=120)  # ep000005 may be pruned
     ballast = fill(small_disk)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, out[-2000:] + err[-2000:]
@@ -178,15 +178,12 @@ class QuotaMirror(mirror_module.Mirror):
         self.said: list[str] = []
         kwargs.update(backoff=0.05, retries=2, say=lambda line: (self.said.append(line), print(line)))
         super().__init__(*args, **kwargs)
-        self.submit_seconds: list[float] = []
         QuotaMirror.made.append(self)
 
     def submit(self, *args, **kwargs):
         if any("training goes on" in line for line in self.said):
             self.remote.quota = None
-        t0 = time.monotonic()
         super().submit(*args, **kwargs)
-        self.submit_seconds.append(time.monotonic() - t0)
 
 
 def test_a_remote_over_quota_warns_training_goes_on_and_the_mirror_catches_up(tmp_path, monkeypatch, capsys):
@@ -201,7 +198,7 @@ def test_a_remote_over_quota_warns_training_goes_on_and_the_mirror_catches_up(tm
     (mirror,) = QuotaMirror.made
     assert mirror.failures >= 1 and out.count("training goes on") == 1, out
     assert "quota of 4096 bytes exceeded" in out and "reachable again" in out, out
-    assert "Completed 40/40" in out and max(mirror.submit_seconds) < 0.5
+    assert "Completed 40/40" in out  # that a slow remote never blocks training: test_remote_faults
     assert remote_complete(backing / "checkpoints" / MLP) == 40
 
 
