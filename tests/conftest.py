@@ -33,7 +33,10 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0, log
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            said = open(log, errors="replace").read()[-2000:] if log else ""
+            said = ""
+            if log:
+                with open(log, errors="replace") as f:
+                    said = f.read()[-2000:]
             raise RuntimeError(f"gcp-storage-emulator exited with code {proc.returncode}: {said}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
