@@ -246,7 +246,7 @@ class AtheriaWandbLogger(WandbLogger):
 
 
 def read_marker(path: Optional[str]) -> int:
-    """The episode a W&B marker file names; 0 without one."""
+    """The episode a W&B marker file names; 0 without one, or for one that holds no number."""
     try:
         with open(path or "") as f:
             return int(f.read().strip())

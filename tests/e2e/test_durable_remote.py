@@ -80,12 +80,12 @@ def test_twelve_kills_then_a_lost_disk_resume_from_the_bucket_with_the_uninterru
     rng = random.Random(15)
     root, prefix = tmp_path / "out", "soak"
     ckpts = root / "checkpoints" / MLP
+    pointer = ckpts / "latest.json"
     remote = (f"storage.remote=gs://{GCS_BUCKET}/{prefix}",)
     reference = start(tmp_path / "whole", {}, *SOAK, out=tmp_path / "whole.log")  # in parallel: 2 cores
     reached = 0  # the last save on the local disk when the session before was killed
     for i in range(12):
         log = tmp_path / f"kill{i:02d}.log"
-        pointer = ckpts / "latest.json"
         before = pointer.stat().st_mtime_ns if pointer.exists() else 0
         proc = start(root, gcs_endpoint.env, *SOAK, *remote, out=log)
         # training has begun: this session saved once
